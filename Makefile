@@ -1,0 +1,64 @@
+# Violet — every command the README uses. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+BUF := $(BIN)/buf
+BUF_AGAINST ?= .git\#branch=main
+PYTEST_ARGS ?=
+APT_PACKAGES := apertium apertium-eng-spa
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps gen gen-check lint test test-fast up bench clean
+
+help: ## List the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: system-deps $(VENV)/.installed ## Install Python packages into .venv and Apertium (apt, when root)
+
+system-deps: ## Install Apertium English-Spanish with apt (skipped when not root or already there)
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q $(APT_PACKAGES) >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q $(APT_PACKAGES) >/dev/null)) && \
+	  echo "installed $(APT_PACKAGES)"; \
+	else echo "note: run 'sudo apt-get install $(APT_PACKAGES)' for document translation"; fi
+
+gen: $(VENV)/.installed ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor set) from proto/
+	rm -rf gen/python/violet gen/violet.binpb
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BUF) generate
+	touch gen/python/violet/__init__.py gen/python/violet/v1/__init__.py
+	$(BUF) build --as-file-descriptor-set -o gen/violet.binpb
+
+gen-check: gen ## Fail when gen/ differs from what `make gen` produces
+	@git diff --exit-code --stat -- gen || (echo "gen/ is stale: run 'make gen' and commit" && exit 1)
+	@test -z "$$(git status --porcelain -- gen)" || (git status --porcelain -- gen; echo "untracked files in gen/" && exit 1)
+
+lint: $(VENV)/.installed ## buf lint, and buf breaking against main when main exists
+	$(BUF) lint
+	@if git rev-parse -q --verify main >/dev/null; then $(BUF) breaking --against '$(BUF_AGAINST)'; fi
+
+test: install gen-check lint ## Install, check generated code and contracts, run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed ## Run the tests without the install and generation checks
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+up: install ## Install, then start proxy, miner and Envoy on embedded defaults (Ctrl-C stops)
+	$(BIN)/violet up
+
+bench: $(VENV)/.installed ## Run the benchmarks in bench/ (prints ratios against baselines)
+	$(PY) bench/streaming_latency.py
+	$(PY) bench/batch_transcription.py
+
+clean: ## Remove the venv, local state and caches
+	rm -rf $(VENV) .violet .pytest_cache
