@@ -32,8 +32,6 @@ class _AudioEncodingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AudioEn
     """16-bit signed little-endian PCM, interleaved when there are several channels."""
     AUDIO_ENCODING_MULAW: _AudioEncoding.ValueType  # 2
     """8-bit G.711 mu-law, as telephony sends it."""
-    AUDIO_ENCODING_FLOAT32: _AudioEncoding.ValueType  # 3
-    """32-bit IEEE float little-endian PCM, interleaved."""
 
 class AudioEncoding(_AudioEncoding, metaclass=_AudioEncodingEnumTypeWrapper):
     """How raw audio bytes in a stream are encoded."""
@@ -44,8 +42,6 @@ AUDIO_ENCODING_LINEAR16: AudioEncoding.ValueType  # 1
 """16-bit signed little-endian PCM, interleaved when there are several channels."""
 AUDIO_ENCODING_MULAW: AudioEncoding.ValueType  # 2
 """8-bit G.711 mu-law, as telephony sends it."""
-AUDIO_ENCODING_FLOAT32: AudioEncoding.ValueType  # 3
-"""32-bit IEEE float little-endian PCM, interleaved."""
 Global___AudioEncoding: _TypeAlias = AudioEncoding  # noqa: Y015
 
 @_typing.final

@@ -1,0 +1,92 @@
+"""The miner process: loads engines, serves MinerService, heartbeats to the proxy."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from violet.v1 import miner_gateway_pb2, miner_gateway_pb2_grpc, miner_pb2, miner_pb2_grpc
+
+from violet_grpc import settings as settings_mod
+from violet_grpc.miner.capacity import Slots
+from violet_grpc.miner.engine_loader import Engines, load_engines
+from violet_grpc.miner.servicer import MinerServicer
+from violet_grpc.server_common import (
+    CHANNEL_OPTIONS,
+    SERVER_OPTIONS,
+    add_health_and_reflection,
+    bind,
+    mark_serving,
+    wait_for_termination,
+)
+from violet_grpc.settings import MinerSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = miner_pb2.DESCRIPTOR.services_by_name["MinerService"].full_name
+
+
+async def create_server(
+    settings: MinerSettings, engines: Engines | None = None
+) -> tuple[grpc.aio.Server, int, MinerServicer]:
+    """Builds and starts the miner's server; returns it, its real port and the servicer."""
+    engines = engines if engines is not None else await asyncio.to_thread(load_engines, settings)
+    cores = os.cpu_count() or 1
+    slots = Slots(settings.max_slots or cores)
+    executor = ThreadPoolExecutor(max_workers=max(slots.limit, cores), thread_name_prefix="miner-engine")
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    port = bind(server, settings.host, settings.port)
+    servicer = MinerServicer(engines, executor, slots, miner_id=settings.miner_id or f"{settings.host}:{port}")
+    miner_pb2_grpc.add_MinerServiceServicer_to_server(servicer, server)
+    health_servicer = add_health_and_reflection(server, [SERVICE_NAME])
+    await server.start()
+    await mark_serving(health_servicer, [SERVICE_NAME])
+    return server, port, servicer
+
+
+async def heartbeat_loop(servicer: MinerServicer, proxy: str, endpoint: str, interval: float = 5.0) -> None:
+    """Tells the proxy every few seconds that this miner is alive and how much room it has."""
+    async with grpc.aio.insecure_channel(proxy, options=CHANNEL_OPTIONS) as channel:
+        stub = miner_gateway_pb2_grpc.MinerGatewayServiceStub(channel)
+        while True:
+            request = miner_gateway_pb2.HeartbeatRequest(
+                miner_id=servicer.miner_id, endpoint=endpoint, capabilities=servicer.capabilities()
+            )
+            try:
+                reply = await stub.Heartbeat(request, timeout=5)
+                interval = reply.heartbeat_interval_seconds or interval
+            except grpc.RpcError as exc:
+                log.warning("heartbeat to %s failed: %s", proxy, exc.code().name)
+            await asyncio.sleep(interval)
+
+
+async def serve(settings: MinerSettings) -> None:
+    """Runs the miner until SIGINT/SIGTERM."""
+    server, port, servicer = await create_server(settings)
+    endpoint = f"{settings.host}:{port}"
+    print(f"violet miner {servicer.miner_id} listening on {endpoint}", flush=True)
+    heartbeat = None
+    if settings.proxy_server_url:
+        heartbeat = asyncio.create_task(heartbeat_loop(servicer, settings.proxy_server_url, endpoint))
+    try:
+        await wait_for_termination(server)
+    finally:
+        if heartbeat:
+            heartbeat.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``violet miner``."""
+    parser = argparse.ArgumentParser(prog="violet miner", description="Run a Violet miner (MinerService over gRPC).")
+    settings_mod.add_arguments(parser, MinerSettings)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings_mod.from_namespace(MinerSettings, args)))
+
+
+if __name__ == "__main__":
+    main()

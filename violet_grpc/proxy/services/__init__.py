@@ -1,0 +1,1 @@
+"""The proxy's gRPC servicers, one module per service."""
