@@ -16,7 +16,6 @@ Usage: ``python bench/streaming_latency.py [--audio PATH] [--repeat N] [--concat
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import queue
 import re
@@ -192,14 +191,29 @@ def _latencies(
     finals = _final_words(run)
     if reference is None:
         return [wall - _sent_at(run, w.end, chunk_ms) for wall, w in finals]
-    hyp = [" ".join(normalize(w.text)) for _, w in finals]
-    ref = [" ".join(normalize(w.text)) for w in reference]
-    matcher = difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False)
-    latencies: list[float] = []
-    for block in matcher.get_matching_blocks():
-        for k in range(block.size):
-            wall = finals[block.b + k][0]
-            latencies.append(wall - _sent_at(run, reference[block.a + k].end, chunk_ms))
+    hyp = ["_".join(normalize(w.text)) for _, w in finals]
+    ref = ["_".join(normalize(w.text)) for w in reference]
+    return [
+        finals[h][0] - _sent_at(run, reference[r].end, chunk_ms)
+        for r, h in _matched(ref, hyp)
+    ]
+
+
+def _matched(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of equal words in the Levenshtein alignment of hypothesis to reference.
+
+    A global alignment, not difflib's longest blocks: with repeated content (``--concat``) a
+    missing word must not make the rest match another copy of the clip.
+    """
+    if not ref or not hyp:
+        return []
+    output = jiwer.process_words(" ".join(w or "_" for w in ref), " ".join(w or "_" for w in hyp))
+    return [
+        (chunk.ref_start_idx + k, chunk.hyp_start_idx + k)
+        for chunk in output.alignments[0]
+        if chunk.type == "equal"
+        for k in range(chunk.ref_end_idx - chunk.ref_start_idx)
+    ]
     return latencies
 
 

@@ -89,7 +89,7 @@ class MinerServicer(miner_pb2_grpc.MinerServiceServicer):
             caps.translation_pairs.extend(
                 miner_pb2.TranslationPair(source_language=p.source, target_language=p.target) for p in translator.pairs()
             )
-            caps.document_formats.extend(documents.supported_extensions())
+            caps.document_formats.extend(documents.file_extension(f).lstrip(".") for f in documents.DocumentFormat)
         return caps
 
     # -- transcription --------------------------------------------------------------------

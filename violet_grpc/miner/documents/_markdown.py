@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from violet_grpc.errors import FailedPrecondition
 from violet_grpc.miner.documents._markup import Fragment, FragmentBuilder, Marker, render, translate_fragments
 from violet_grpc.miner.engines.translate import LanguagePair, Translator
 
@@ -56,7 +57,14 @@ def translate_markdown(text: str, pair: LanguagePair, translator: Translator) ->
 
 def _parser() -> MarkdownIt:
     """A CommonMark parser that leaves link destinations exactly as written."""
-    from markdown_it import MarkdownIt
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:
+        raise FailedPrecondition(
+            "Markdown support needs markdown-it-py; run: pip install markdown-it-py",
+            reason="ENGINE_NOT_INSTALLED",
+            metadata={"package": "markdown-it-py", "install": "pip install markdown-it-py"},
+        ) from None
 
     md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
     # The defaults percent-encode URLs and drop links with unusual schemes; a translation
