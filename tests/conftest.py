@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.servers"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("VIOLET_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
 JFK_TEXT = (
