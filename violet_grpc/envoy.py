@@ -94,7 +94,7 @@ $local_reply_mappers
               domains: ["*"]
               typed_per_filter_config:
                 envoy.filters.http.cors:
-                  "@type": type.googleapis.com/envoy.config.route.v3.CorsPolicy
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy
                   allow_origin_string_match: [{ safe_regex: { regex: ".*" } }]
                   allow_methods: "GET, POST, OPTIONS"
                   allow_headers: "authorization, content-type, x-api-key, x-request-id, openai-organization, openai-project"

@@ -73,7 +73,8 @@ class MinerSettings:
     coqui_config: str = setting("", "VIOLET_COQUI_CONFIG", "Coqui TTS config.json path (with --tts-engine coqui)")
     translator: str = setting("apertium", "VIOLET_TRANSLATOR", "apertium, or a CTranslate2 model directory")
     proxy_server_url: str = setting(
-        "", "PROXY_SERVER_URL", "proxy gRPC endpoint host:port to send heartbeats to (empty: none)"
+        "", "PROXY_SERVER_URL", "proxy gRPC endpoint host:port to send heartbeats to (empty: none)",
+        flag="--proxy_server_url",
     )
     engines: list[str] = setting(
         ["asr", "tts", "translate"], "VIOLET_ENGINES", "engines to load: asr, tts, translate"
@@ -101,9 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
         help_text = f"{f.metadata['help']} [env {f.metadata['env']}; default {default!r}]"
         dest = f"{cls.__name__}.{f.name}"
         if kind == list[str]:
-            parser.add_argument(_flag(f), dest=dest, action="append", default=None, help=help_text)
+            parser.add_argument(_flag(f), dest=dest, action="append", default=None, help=help_text, metavar="A,B")
         else:
-            parser.add_argument(_flag(f), dest=dest, type=lambda raw, k=kind: _convert(k, raw), default=None, help=help_text)
+            parser.add_argument(_flag(f), dest=dest, type=lambda raw, k=kind: _convert(k, raw), default=None,
+                                help=help_text, metavar=f.name.upper())
 
 
 def from_namespace(cls: type[S], namespace: argparse.Namespace, environ: dict[str, str] | None = None) -> S:

@@ -216,7 +216,8 @@ def _title(title: object) -> str:
 def _escape(text: str) -> str:
     """Make translated text literal in Markdown (it must not become syntax)."""
     text = text.replace("\n", " ")
-    text = re.sub(r"([\\`*\[\]<])", r"\\\1", text)
+    text = re.sub(r"([\\`*\[\]])", r"\\\1", text)
+    text = re.sub(r"<(?=[A-Za-z/!?])", r"\\<", text)  # only a '<' that could open a tag or autolink
     text = re.sub(r"(?<!\w)_|_(?!\w)", r"\\_", text)
     text = re.sub(r"&(?=#?\w+;)", r"\\&", text)
     return text.replace("~~", "\\~\\~")
@@ -228,7 +229,7 @@ def _escape_cell(text: str) -> str:
 
 def _escape_start(rendered: str) -> str:
     """Escape a paragraph start that would read as a heading, quote, list item or rule."""
-    if re.match(r"[#>+\-=]", rendered):
+    if re.match(r"(?:#{1,6}|[+\-*])(?:\s|$)|>", rendered):
         return "\\" + rendered
     numbered = re.match(r"(\d{1,9})([.)])(\s|$)", rendered)
     if numbered:

@@ -27,7 +27,7 @@ from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from violet.v1 import resources_pb2 as violet_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bviolet/v1/translation.proto\x12\tviolet.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x19violet/v1/resources.proto\"\x9b\x02\n CreateDocumentTranslationRequest\x12\x30\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x08\x64ocument\x12\'\n\x0fsource_language\x18\x02 \x01(\tR\x0esourceLanguage\x12\'\n\x0ftarget_language\x18\x03 \x01(\tR\x0etargetLanguage\x12\x1a\n\x08\x66ilename\x18\x04 \x01(\tR\x08\x66ilename\x12\'\n\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12.\n\x13wait_for_completion\x18\x06 \x01(\x08R\x11waitForCompletion\"H\n!CreateDocumentTranslationResponse\x12#\n\x04task\x18\x01 \x01(\x0b\x32\x0f.violet.v1.TaskR\x04task2\xc3\x01\n\x12TranslationService\x12\xac\x01\n\x19\x43reateDocumentTranslation\x12+.violet.v1.CreateDocumentTranslationRequest\x1a,.violet.v1.CreateDocumentTranslationResponse\"4\x82\xd3\xe4\x93\x02.\"\x1c/api/v1/document-translation:\x08\x64ocumentb\x04taskb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bviolet/v1/translation.proto\x12\tviolet.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x19violet/v1/resources.proto\"\x9b\x02\n CreateDocumentTranslationRequest\x12\x30\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x08\x64ocument\x12\'\n\x0fsource_language\x18\x02 \x01(\tR\x0esourceLanguage\x12\'\n\x0ftarget_language\x18\x03 \x01(\tR\x0etargetLanguage\x12\x1a\n\x08\x66ilename\x18\x04 \x01(\tR\x08\x66ilename\x12\'\n\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12.\n\x13wait_for_completion\x18\x06 \x01(\x08R\x11waitForCompletion\"H\n!CreateDocumentTranslationResponse\x12#\n\x04task\x18\x01 \x01(\x0b\x32\x0f.violet.v1.TaskR\x04task2\xbd\x01\n\x12TranslationService\x12\xa6\x01\n\x19\x43reateDocumentTranslation\x12+.violet.v1.CreateDocumentTranslationRequest\x1a,.violet.v1.CreateDocumentTranslationResponse\".\x82\xd3\xe4\x93\x02(\"\x1c/api/v1/document-translation:\x08\x64ocumentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,11 +35,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'violet.v1.translation_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRANSLATIONSERVICE'].methods_by_name['CreateDocumentTranslation']._loaded_options = None
-  _globals['_TRANSLATIONSERVICE'].methods_by_name['CreateDocumentTranslation']._serialized_options = b'\202\323\344\223\002.\"\034/api/v1/document-translation:\010documentb\004task'
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['CreateDocumentTranslation']._serialized_options = b'\202\323\344\223\002(\"\034/api/v1/document-translation:\010document'
   _globals['_CREATEDOCUMENTTRANSLATIONREQUEST']._serialized_start=127
   _globals['_CREATEDOCUMENTTRANSLATIONREQUEST']._serialized_end=410
   _globals['_CREATEDOCUMENTTRANSLATIONRESPONSE']._serialized_start=412
   _globals['_CREATEDOCUMENTTRANSLATIONRESPONSE']._serialized_end=484
   _globals['_TRANSLATIONSERVICE']._serialized_start=487
-  _globals['_TRANSLATIONSERVICE']._serialized_end=682
+  _globals['_TRANSLATIONSERVICE']._serialized_end=676
 # @@protoc_insertion_point(module_scope)
