@@ -55,6 +55,8 @@ JFK_TEXT = (
     "ask what you can do for your country."
 )
 GOAL_MEDIAN_S = 1.0
+#: Interims at or above this stability hold agreed words that will not change.
+STABLE = 0.9
 
 
 @dataclass(frozen=True)
@@ -185,18 +187,25 @@ def _words_of(segment: Segment) -> tuple[Word, ...]:
     return tuple(Word(t, segment.start, segment.end, 1.0) for t in segment.text.split())
 
 
-def _latencies(
-    run: _Run, chunk_ms: int, reference: Sequence[RefWord] | None
-) -> list[float]:
-    finals = _final_words(run)
-    if reference is None:
-        return [wall - _sent_at(run, w.end, chunk_ms) for wall, w in finals]
-    hyp = ["_".join(normalize(w.text)) for _, w in finals]
-    ref = ["_".join(normalize(w.text)) for w in reference]
-    return [
-        finals[h][0] - _sent_at(run, reference[r].end, chunk_ms)
-        for r, h in _matched(ref, hyp)
-    ]
+def _stable_words(run: _Run) -> list[tuple[float, str]]:
+    """Words in the order they first became stable: final, or in a high-stability interim.
+
+    Interims with stability >= ``STABLE`` carry the agreed words of the current utterance,
+    which the session never revises (they are forced as the decoder prefix), so a user can
+    treat them as settled text before the pause makes them Final.
+    """
+    shown: list[tuple[float, str]] = []
+    finals: list[str] = []
+    agreed: list[str] = []
+    for wall, event in run.events:
+        if isinstance(event, Final):
+            finals += normalize(event.segment.text)
+            agreed = []
+        elif isinstance(event, Interim) and event.stability >= STABLE:
+            agreed = normalize(event.text)
+        current = finals + agreed
+        shown += [(wall, word) for word in current[len(shown) :]]
+    return shown
 
 
 def _matched(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
@@ -207,25 +216,47 @@ def _matched(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
     """
     if not ref or not hyp:
         return []
-    output = jiwer.process_words(" ".join(w or "_" for w in ref), " ".join(w or "_" for w in hyp))
+    output = jiwer.process_words(" ".join(ref), " ".join(hyp))
     return [
         (chunk.ref_start_idx + k, chunk.hyp_start_idx + k)
         for chunk in output.alignments[0]
         if chunk.type == "equal"
         for k in range(chunk.ref_end_idx - chunk.ref_start_idx)
     ]
-    return latencies
+
+
+def _against_reference(
+    run: _Run, shown: list[tuple[float, str]], reference: Sequence[RefWord], chunk_ms: int
+) -> list[float]:
+    ref = ["_".join(normalize(w.text)) or "_" for w in reference]
+    hyp = ["_".join(normalize(text)) or "_" for _, text in shown]
+    return [
+        shown[h][0] - _sent_at(run, reference[r].end, chunk_ms) for r, h in _matched(ref, hyp)
+    ]
+
+
+def _latencies(run: _Run, chunk_ms: int, reference: Sequence[RefWord] | None) -> list[float]:
+    finals = _final_words(run)
+    if reference is None:
+        return [wall - _sent_at(run, w.end, chunk_ms) for wall, w in finals]
+    return _against_reference(run, [(wall, w.text) for wall, w in finals], reference, chunk_ms)
 
 
 def _first_partial(run: _Run, chunk_ms: int, reference: Sequence[RefWord] | None) -> float:
     """Seconds from the first spoken word (or the stream start) to the first text shown."""
     origin = _sent_at(run, reference[0].start, chunk_ms) if reference else run.start
     for wall, event in run.events:
-        text = event.text if isinstance(event, Interim) else (
-            event.segment.text if isinstance(event, Final) else "")
-        if text.strip():
+        if isinstance(event, Interim) and event.text.strip():
+            return wall - origin
+        if isinstance(event, Final) and event.segment.text.strip():
             return wall - origin
     return math.nan
+
+
+def _stats(latencies: list[float]) -> tuple[float, float]:
+    if not latencies:
+        return math.nan, math.nan
+    return statistics.median(latencies), float(np.percentile(latencies, 90))
 
 
 def measure_stream(
@@ -243,25 +274,34 @@ def measure_stream(
         audio: float32 mono 16 kHz.
         chunk_ms: Size of the chunks the feeder sends.
         reference: Word timings to measure latency against; without it, each system's own
-            final word end times are used.
+            final word end times are used (and stable-word latency is not measured).
         reference_text: Transcript for WER; without it WER is NaN.
 
     Returns:
-        ``latencies`` (s, per final word), ``median``, ``p90``, ``first_partial``, ``wer``,
-        ``rtf`` (compute time / audio time), ``backlog`` (s behind real time at the end),
-        ``text`` (all final text) and ``finals`` (count).
+        ``latencies`` (s, per final word) with their ``median`` and ``p90``;
+        ``stable_latencies`` / ``stable_median`` / ``stable_p90`` (until the word is final or
+        in a high-stability interim); ``first_partial`` (s from the first word to the first
+        text); ``wer``; ``rtf`` (compute time / audio time); ``backlog`` (s behind real time
+        after ``finish``); ``text`` (all final text) and ``finals`` (count).
     """
     session = session_factory()
     run = _run_realtime(session, audio, chunk_ms)
     latencies = _latencies(run, chunk_ms, reference)
+    stable = _against_reference(run, _stable_words(run), reference, chunk_ms) if reference else []
     text = " ".join(e.segment.text for _, e in run.events if isinstance(e, Final))
     wer = math.nan
     if reference_text is not None:
-        wer = float(jiwer.wer(" ".join(normalize(reference_text)), " ".join(normalize(text)) or "-"))
+        hypothesis = " ".join(normalize(text)) or "-"
+        wer = float(jiwer.wer(" ".join(normalize(reference_text)), hypothesis))
+    median, p90 = _stats(latencies)
+    stable_median, stable_p90 = _stats(stable)
     return {
         "latencies": latencies,
-        "median": statistics.median(latencies) if latencies else math.nan,
-        "p90": float(np.percentile(latencies, 90)) if latencies else math.nan,
+        "median": median,
+        "p90": p90,
+        "stable_latencies": stable,
+        "stable_median": stable_median,
+        "stable_p90": stable_p90,
         "first_partial": _first_partial(run, chunk_ms, reference),
         "wer": wer,
         "rtf": run.busy_s / (audio.size / SAMPLE_RATE),

@@ -50,6 +50,11 @@ UNBOUNDED_ROUTES = (
 #: Envoy's own error replies (unknown route, body too large, rate limited, proxy down) get
 #: the same JSON shape as the transcoded gRPC errors: ``{"code": <gRPC code>, "message": …}``.
 _LOCAL_REPLY_CODES = {400: 3, 404: 5, 413: 8, 429: 8, 503: 14, 504: 4}
+#: Clearer words than Envoy's internal ones for the limits a client can run into.
+_LOCAL_REPLY_MESSAGES = {
+    413: "the request body is larger than the REST limit of $max_body_mb MiB",
+    429: "too many requests: the REST listener admits $rate_limit a second; retry shortly",
+}
 
 _TEMPLATE = Template("""\
 # Envoy in front of the Violet proxy: REST (JSON and raw bodies) transcoded to gRPC.
@@ -58,6 +63,13 @@ _TEMPLATE = Template("""\
 admin:
   address:
     socket_address: { address: 127.0.0.1, port_value: $admin_port }
+
+overload_manager:
+  resource_monitors:
+  - name: envoy.resource_monitors.global_downstream_max_connections
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
+      max_active_downstream_connections: 50000
 
 static_resources:
   listeners:
@@ -253,10 +265,13 @@ def render(options: EnvoyOptions, *, regenerate: str = "") -> str:
               f"                route: {{ cluster: violet_proxy, timeout: 0s }}" for prefix in UNBOUNDED_ROUTES]
     routes.append("              - match: { prefix: \"/\" }\n"
                   f"                route: {{ cluster: violet_proxy, timeout: {DEFAULT_ROUTE_TIMEOUT} }}")
+    messages = {status: Template(text).substitute(max_body_mb=f"{max_body_mb:g}", rate_limit=rate_limit)
+                for status, text in _LOCAL_REPLY_MESSAGES.items()}
     mappers = [
         f"            - filter: {{ status_code_filter: {{ comparison: {{ op: EQ, value: "
         f"{{ default_value: {status}, runtime_key: violet_local_reply_{status} }} }} }} }}\n"
-        f"              body_format_override:\n"
+        + (f"              body: {{ inline_string: \"{messages[status]}\" }}\n" if status in messages else "")
+        + f"              body_format_override:\n"
         f"                json_format: {{ code: {code}, message: \"%LOCAL_REPLY_BODY%\" }}\n"
         f"                content_type: application/json"
         for status, code in _LOCAL_REPLY_CODES.items()

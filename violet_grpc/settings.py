@@ -79,6 +79,9 @@ class MinerSettings:
     engines: list[str] = setting(
         ["asr", "tts", "translate"], "VIOLET_ENGINES", "engines to load: asr, tts, translate"
     )
+    pull_url: str = setting(
+        "", "VIOLET_PULL_URL", "proxy REST base URL to pull work from (pull mode, e.g. http://host:8000)"
+    )
 
 
 def _flag(f: dataclasses.Field[Any]) -> str:

@@ -28,7 +28,8 @@ def apertium() -> ApertiumTranslator:
 
 
 @pytest.mark.parametrize(
-    ("apertium_code", "iso"), [("eng", "en"), ("spa", "es"), ("cat", "ca"), ("fra", "fr"), ("por", "pt"), ("ast", "ast")]
+    ("apertium_code", "iso"),
+    [("eng", "en"), ("spa", "es"), ("cat", "ca"), ("fra", "fr"), ("por", "pt"), ("ast", "ast")],
 )
 def test_apertium_codes_map_to_iso_639_1(apertium_code: str, iso: str) -> None:
     assert iso639_1(apertium_code) == iso

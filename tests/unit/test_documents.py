@@ -3,7 +3,8 @@
 Two kinds of engine are used. The real Apertium (English -> Spanish) shows documents come
 back translated and intact. Two tiny deterministic engines isolate the format code: ``Echo``
 returns text unchanged, so a document must round-trip byte for byte, and ``Mirror``
-spells words backwards, so the tests can see exactly which parts of a document were sent to the engine.
+spells words backwards, so the tests can see exactly which parts of a document were sent to
+the engine.
 """
 from __future__ import annotations
 
@@ -204,15 +205,15 @@ def test_markdown_translates_prose_but_not_code_urls_or_syntax() -> None:
     ):
         assert kept in out
     for translated in (
-        "# THE RED HOUSE ##", "**RED**", "*SMALL*", "~~OLD~~", "[THE BIG DOG](", "- [ ] THE OPEN TASK",
-        "  1. A NESTED NUMBER", "> A QUOTED LINE.", "| THE CAT | *BLACK* AND WHITE |", "SETEXT HEADING",
+        "# ehT der esuoh ##", "**der**", "*llams*", "~~dlo~~", "[eht gib god](", "- [ ] eht nepo ksat",
+        "  1. a detsen rebmun", "> A detouq enil.", "| ehT tac | *kcalb* dna etihw |", "txeteS gnidaeh",
     ):
         assert translated in out
 
 
 def test_markdown_soft_wrapped_paragraph_becomes_one_line() -> None:
     out = translate_document(b"> first part\n> second part\n\nnext\n", MD, EN_ES, Mirror())
-    assert out == b"> FIRST PART SECOND PART\n\nNEXT\n"
+    assert out == b"> tsrif trap dnoces trap\n\ntxen\n"
 
 
 def test_markdown_escapes_translated_text_that_looks_like_syntax() -> None:
@@ -232,23 +233,23 @@ def test_html_translates_text_nodes_only() -> None:
         "<!-- the comment -->", 'title="the dog"', 'alt="the cat"', 'href="http://x.y/?a=1&amp;b=2"',
     ):
         assert kept in out
-    assert "<title>THE RED HOUSE</title>" in out and "<b>RED</b> CARS &amp; " in out
+    assert "<title>ehT der esuoh</title>" in out and "<b>der</b> srac &amp; " in out
 
 
 def test_srt_keeps_numbers_timings_and_tags() -> None:
     out = translate_document(SRT_DOC.encode(), SRT, EN_ES, Mirror()).decode()
     assert out.splitlines()[:2] == ["1", "00:00:01,000 --> 00:00:04,000"]
-    assert "00:00:05,000 --> 00:00:07,500 X1:40 X2:600\r\n{\\an8}HELLO, MY FRIEND!" in out
-    assert '<font color="#ffff00">THE HOUSE</font> & THE CAR' in out
+    assert "00:00:05,000 --> 00:00:07,500 X1:40 X2:600\r\n{\\an8}olleH, ym dneirf!" in out
+    assert '<font color="#ffff00">ehT esuoh</font> & eht rac' in out
     assert out.count("\r\n") == SRT_DOC.count("\r\n")
 
 
 def test_docx_translates_headers_tables_and_keeps_formatting() -> None:
     out = translate_document(docx_bytes(), DOCX, EN_ES, Mirror())
     document = docx.Document(io.BytesIO(out))
-    assert runs(out)[1] == ("Normal", [("I LIKE ", None, None), ("RED", True, None), (" CARS.", None, None)])
-    assert document.tables[0].rows[0].cells[0].text == "THE BLACK CAT"
-    assert document.sections[0].header.paragraphs[0].text == "THE HEADER"
+    assert runs(out)[1] == ("Normal", [("I ekil ", None, None), ("der", True, None), (" srac.", None, None)])
+    assert document.tables[0].rows[0].cells[0].text == "ehT kcalb tac"
+    assert document.sections[0].header.paragraphs[0].text == "ehT redaeh"
     assert document.paragraphs[3].runs[0].font.size == Pt(14)
 
 
@@ -400,7 +401,9 @@ def test_detect_format(filename: str | None, content_type: str | None, data: byt
         (None, None, b"PK\x03\x04garbage"),
     ],
 )
-def test_detect_format_refuses_what_it_cannot_translate(filename: str | None, content_type: str | None, data: bytes) -> None:
+def test_detect_format_refuses_what_it_cannot_translate(
+    filename: str | None, content_type: str | None, data: bytes
+) -> None:
     with pytest.raises(InvalidArgument) as caught:
         detect_format(filename, content_type, data)
     assert caught.value.reason == "UNSUPPORTED_FORMAT"

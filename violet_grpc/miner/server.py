@@ -14,6 +14,7 @@ from violet.v1 import miner_gateway_pb2, miner_gateway_pb2_grpc, miner_pb2, mine
 from violet_grpc import settings as settings_mod
 from violet_grpc.miner.capacity import Slots
 from violet_grpc.miner.engine_loader import Engines, load_engines
+from violet_grpc.miner.pull_worker import PullWorker
 from violet_grpc.miner.servicer import MinerServicer
 from violet_grpc.server_common import (
     CHANNEL_OPTIONS,
@@ -69,14 +70,18 @@ async def serve(settings: MinerSettings) -> None:
     server, port, servicer = await create_server(settings)
     endpoint = f"{settings.host}:{port}"
     print(f"violet miner {servicer.miner_id} listening on {endpoint}", flush=True)
-    heartbeat = None
+    background = []
     if settings.proxy_server_url:
-        heartbeat = asyncio.create_task(heartbeat_loop(servicer, settings.proxy_server_url, endpoint))
+        background.append(asyncio.create_task(heartbeat_loop(servicer, settings.proxy_server_url, endpoint)))
+    if settings.pull_url:
+        worker = PullWorker(settings.pull_url, servicer.miner_id, servicer.engines, servicer.capabilities)
+        background.append(asyncio.create_task(worker.run()))
+        print(f"pulling work from {settings.pull_url}", flush=True)
     try:
         await wait_for_termination(server)
     finally:
-        if heartbeat:
-            heartbeat.cancel()
+        for task in background:
+            task.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -25,6 +25,9 @@ class Upload:
     content_type: str
     filename: str = ""
     fields: dict[str, str] = field(default_factory=dict)
+    #: Every value of each form field in order, for fields sent more than once
+    #: (OpenAI clients repeat ``timestamp_granularities[]``); ``fields`` keeps the last.
+    repeated: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_upload(body: object, *, file_fields: Sequence[str], max_bytes: int, what: str) -> Upload:
@@ -59,11 +62,13 @@ def read_upload(body: object, *, file_fields: Sequence[str], max_bytes: int, wha
 def _read_form(data: bytes, content_type: str, file_fields: Sequence[str], max_bytes: int, what: str) -> Upload:
     files: dict[str, tuple[bytes, str, str]] = {}
     fields: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
 
     def on_field(f: object) -> None:
         name = (f.field_name or b"").decode("utf-8", "replace")  # type: ignore[attr-defined]
         value = f.value  # type: ignore[attr-defined]
         fields[name] = value.decode("utf-8", "replace") if value is not None else ""
+        repeated.setdefault(name, []).append(fields[name])
 
     def on_file(f: object) -> None:
         f.file_object.seek(0)  # type: ignore[attr-defined]
@@ -86,10 +91,12 @@ def _read_form(data: bytes, content_type: str, file_fields: Sequence[str], max_b
                 break
             if len(payload) > max_bytes:
                 raise _too_large(len(payload), max_bytes)
-            return Upload(data=payload, content_type=_guess_type(part_type, filename), filename=filename, fields=fields)
+            return Upload(data=payload, content_type=_guess_type(part_type, filename), filename=filename, fields=fields,
+                          repeated=repeated)
         if name in fields and fields[name]:
             # Some clients send small files without a filename, which makes them plain fields.
-            return Upload(data=fields.pop(name).encode(), content_type="application/octet-stream", fields=fields)
+            return Upload(data=fields.pop(name).encode(), content_type="application/octet-stream", fields=fields,
+                          repeated=repeated)
     raise errors.InvalidArgument(
         f"the form has no {what} file: send it in the field {file_fields[0]!r} (curl -F '{file_fields[0]}=@FILE')",
         reason="MISSING_FILE_PART",
@@ -117,6 +124,11 @@ def _too_large(size: int, limit: int) -> errors.ResourceExhausted:
 def form_value(upload: Upload, name: str, given: str) -> str:
     """A request field, falling back to the same-named form field (multipart sends them there)."""
     return given or upload.fields.get(name, "")
+
+
+def form_values(upload: Upload, name: str) -> list[str]:
+    """Every value of a form field sent once or more (empty when absent)."""
+    return list(upload.repeated.get(name, ()))
 
 
 def form_flag(upload: Upload, name: str, given: bool) -> bool:

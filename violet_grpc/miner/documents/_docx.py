@@ -85,7 +85,9 @@ def _open(data: bytes, max_bytes: int) -> Document:
             reason="ENGINE_NOT_INSTALLED",
             metadata={"package": "python-docx", "install": "pip install python-docx"},
         ) from None
-    malformed = InvalidArgument("the document is not a valid DOCX file", reason="MALFORMED_DOCUMENT", metadata={"format": "docx"})
+    malformed = InvalidArgument(
+        "the document is not a valid DOCX file", reason="MALFORMED_DOCUMENT", metadata={"format": "docx"}
+    )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
@@ -138,13 +140,14 @@ def _is_text_run(element: Any) -> bool:
 
 
 def _prepare(paragraph: Any) -> _Unit:
+    # Spell-check marks mean nothing after translation, and they would split runs apart.
+    for mark in list(paragraph.iter(_PROOF_ERR)):
+        mark.getparent().remove(mark)
     _merge_runs(paragraph)
     builder = FragmentBuilder()
     unit = _Unit(paragraph, Fragment("", [], False))
     for child in list(paragraph):
-        if child.tag == _PROOF_ERR:  # spell-check marks mean nothing after translation
-            paragraph.remove(child)
-        elif child.tag != _PPR:
+        if child.tag != _PPR:
             _add_child(builder, unit, child)
     unit.fragment = builder.build()
     return unit

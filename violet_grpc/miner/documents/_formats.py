@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from enum import Enum
+from enum import StrEnum
 
 from violet_grpc.errors import InvalidArgument
 
 
-class DocumentFormat(str, Enum):
+class DocumentFormat(StrEnum):
     """A format Violet translates; values are the names ``MinerCapabilities.document_formats`` lists."""
 
     TXT = "txt"

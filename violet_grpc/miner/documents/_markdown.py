@@ -7,9 +7,10 @@ Inside a block, the inline syntax becomes markers (see ``_markup``): emphasis an
 the words they formatted, while inline code, images, autolinks and raw inline HTML come back
 verbatim. Link URLs are never translated.
 
-A paragraph soft-wrapped over several lines is translated as one sentence and written on one
-line, because a sentence cut at each line break translates badly; Markdown renders both the
-same.
+A paragraph soft-wrapped over several lines is translated as one unit, because a sentence
+cut at each line break translates badly, and the translation is wrapped again to the width of
+the source paragraph, so a hard-wrapped file stays hard-wrapped (never breaking inside inline
+code or a link target, nor before a word that would start a new block).
 """
 from __future__ import annotations
 
@@ -19,7 +20,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from violet_grpc.errors import FailedPrecondition
-from violet_grpc.miner.documents._markup import Fragment, FragmentBuilder, Marker, render, translate_fragments
+from violet_grpc.miner.documents._markup import (
+    Close,
+    Event,
+    Fragment,
+    FragmentBuilder,
+    Marker,
+    Open,
+    Text,
+    render,
+    translate_fragments,
+)
 from violet_grpc.miner.engines.translate import LanguagePair, Translator
 
 if TYPE_CHECKING:
@@ -29,17 +40,20 @@ if TYPE_CHECKING:
 _FRONT_MATTER_END = ("---", "...")
 _TASK = re.compile(r"^\[[ xX]\][ \t]+")
 _PREFIX = re.compile(r"^[ \t]*(?:>[ \t]?)*[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+|\d{1,9}[.)][ \t]+)?")
+#: A line starting like this would open a new block instead of continuing a paragraph.
+_BLOCK_START = re.compile(r"(?:#{1,6}|[-+*]|\d{1,9}[.)]|=+|-+|_+|\*+)$|>|<|```|~~~")
+#: Stands for a space the wrapper may turn into a line break (decoded text has no NULs).
+_SPACE = "\0"
 _EMPHASIS = {"em_open": "i", "strong_open": "b", "s_open": "s"}
 _CLOSERS = {"em_close", "strong_close", "s_close", "link_close"}
 
 
 @dataclass
 class _Slot:
-    """A translatable unit and how to write its translation back into the lines."""
+    """A translatable unit and how to write its translated events back into the lines."""
 
     fragment: Fragment
-    write: Callable[[str], None]
-    escape: Callable[[str], str]
+    write: Callable[[list[Event]], None]
 
 
 def translate_markdown(text: str, pair: LanguagePair, translator: Translator) -> str:
@@ -51,7 +65,7 @@ def translate_markdown(text: str, pair: LanguagePair, translator: Translator) ->
     results = translate_fragments(translator, [slot.fragment for slot in slots], pair)
     for slot, events in zip(slots, results, strict=True):
         if slot.fragment.has_words:
-            slot.write(render(events, slot.fragment.markers, slot.escape))
+            slot.write(_tidy(events))
     return "\n".join(line for line in lines if line is not None)
 
 
@@ -70,7 +84,7 @@ def _parser() -> MarkdownIt:
     # The defaults percent-encode URLs and drop links with unusual schemes; a translation
     # must give back the URL the author wrote.
     md.normalizeLink = lambda url: url  # type: ignore[method-assign]
-    md.normalizeLinkText = lambda url: url  # type: ignore[method-assign]
+    md.normalizeLinkText = lambda link: link  # type: ignore[method-assign]
     md.validateLink = lambda url: True  # type: ignore[method-assign]
     return md
 
@@ -120,13 +134,17 @@ def _block_slot(token: Token, opener: Token, lines: list[str | None], start: int
     cont = _continuation(lines, start, content, prefix)
     fragment = _inline_fragment(children, cont)
     paragraph = opener.type == "paragraph_open"
+    source_lines = [line or "" for line in lines[start : start + len(content)]]
+    width = max(map(len, source_lines)) if len(content) > 1 else None
 
-    def write(rendered: str) -> None:
-        lines[start] = prefix + (_escape_start(rendered) if paragraph else rendered) + suffix
+    def write(events: list[Event]) -> None:
+        rendered = render(events, fragment.markers, _escape_breakable)
+        rendered = _escape_start(rendered) if paragraph else rendered
+        lines[start] = _wrap(prefix + rendered, width, cont) + suffix
         for extra in range(start + 1, start + len(content)):
             lines[extra] = None
 
-    return _Slot(fragment, write, _escape)
+    return _Slot(fragment, write)
 
 
 def _continuation(lines: Sequence[str | None], start: int, content: Sequence[str], prefix: str) -> str:
@@ -141,20 +159,25 @@ def _continuation(lines: Sequence[str | None], start: int, content: Sequence[str
 
 def _row_slots(line_no: int, cells: Sequence[Token], lines: list[str | None]) -> list[_Slot]:
     """One slot per cell of a table row; each rewrites its own cell in the row's line."""
-    parts = re.split(r"(?<!\\)\|", lines[line_no] or "")
-    first = 1 if (lines[line_no] or "").lstrip().startswith("|") else 0
+    line = lines[line_no] or ""
+    quote = line[: len(line) - len(line.lstrip(" \t>"))]  # a table inside a block quote
+    parts = re.split(r"(?<!\\)\|", line[len(quote) :])
+    first = 1 if parts and not parts[0].strip() and len(parts) > 1 else 0
     slots: list[_Slot] = []
+    fragments: dict[int, Fragment] = {}
     for index, cell in enumerate(cells[: max(0, len(parts) - first)]):
         position = first + index
 
-        def write(rendered: str, position: int = position) -> None:
+        def write(events: list[Event], position: int = position, cell: Token = cell) -> None:
+            rendered = render(events, fragments[position].markers, _escape_cell)
             old = parts[position]
             core = old.strip()
             lead = old[: len(old) - len(old.lstrip())]
             parts[position] = lead + rendered + old[len(lead) + len(core) :]
-            lines[line_no] = "|".join(parts)
+            lines[line_no] = quote + "|".join(parts)
 
-        slots.append(_Slot(_inline_fragment(list(cell.children or []), " "), write, _escape_cell))
+        fragments[position] = _inline_fragment(list(cell.children or []), " ")
+        slots.append(_Slot(fragments[position], write))
     return slots
 
 
@@ -192,7 +215,9 @@ def _verbatim(child: Token) -> str:
     """Source text for an inline item that is never translated."""
     if child.type == "code_inline":
         content, fence = child.content, child.markup
-        pad = " " if content[:1] == "`" or content[-1:] == "`" or (content[:1] == content[-1:] == " " and content.strip()) else ""
+        # CommonMark strips one space from each side, and a backtick at an edge needs a space.
+        spaced = content[:1] == content[-1:] == " " and content.strip()
+        pad = " " if content[:1] == "`" or content[-1:] == "`" or spaced else ""
         return fence + pad + content + pad + fence
     if child.type == "image":
         src = _destination(str(child.attrs.get("src", "")))
@@ -213,6 +238,52 @@ def _title(title: object) -> str:
     return ' "' + str(title).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _tidy(events: list[Event]) -> list[Event]:
+    """Keep markers hugging their words, and drop empty ones.
+
+    Engines often leave a space just inside an emphasis ("** rojos**"), which CommonMark
+    then refuses to read as emphasis; the space moves outside the markers instead.
+    """
+    out: list[Event] = []
+    for event in events:
+        if isinstance(event, Text) and out and isinstance(out[-1], Open) and event.text[:1].isspace():
+            core = event.text.lstrip()
+            at = len(out)
+            while at and isinstance(out[at - 1], Open):
+                at -= 1
+            out.insert(at, Text(event.text[: len(event.text) - len(core)]))
+            if core:
+                out.append(Text(core))
+        elif isinstance(event, Close) and out and isinstance(out[-1], Open) and out[-1].index == event.index:
+            out.pop()
+        elif isinstance(event, Close) and out and isinstance(out[-1], Text) and out[-1].text[-1:].isspace():
+            text = out.pop().text
+            core = text.rstrip()
+            out.extend([Text(core)] if core else [])
+            out.extend([event, Text(text[len(core) :])])
+        else:
+            out.append(event)
+    return out
+
+
+def _wrap(text: str, width: int | None, cont: str) -> str:
+    """Turn breakable spaces into spaces, or into line breaks that keep lines within ``width``."""
+    chunks = text.split(_SPACE)
+    if width is None:
+        return " ".join(chunks)
+    out = chunks[0]
+    for chunk in chunks[1:]:
+        line = len(out) - (out.rfind("\n") + 1)
+        head = chunk.split("\n", 1)[0]
+        fits = line + 1 + len(head) <= width
+        out += " " + chunk if fits or not chunk or _BLOCK_START.match(chunk) else "\n" + cont + chunk
+    return out
+
+
+def _escape_breakable(text: str) -> str:
+    return _escape(text).replace(" ", _SPACE)
+
+
 def _escape(text: str) -> str:
     """Make translated text literal in Markdown (it must not become syntax)."""
     text = text.replace("\n", " ")
@@ -229,9 +300,9 @@ def _escape_cell(text: str) -> str:
 
 def _escape_start(rendered: str) -> str:
     """Escape a paragraph start that would read as a heading, quote, list item or rule."""
-    if re.match(r"(?:#{1,6}|[+\-*])(?:\s|$)|>", rendered):
+    if re.match(r"(?:#{1,6}|[+\-*])(?:[\s\0]|$)|>", rendered):
         return "\\" + rendered
-    numbered = re.match(r"(\d{1,9})([.)])(\s|$)", rendered)
+    numbered = re.match(r"(\d{1,9})([.)])([\s\0]|$)", rendered)
     if numbered:
         return numbered.group(1) + "\\" + rendered[len(numbered.group(1)) :]
     return rendered

@@ -90,7 +90,9 @@ class ApertiumTranslator(Translator):
     name = "apertium"
     device = "cpu"
 
-    def __init__(self, binary: str = "apertium", *, data_dir: Path | None = None, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, binary: str = "apertium", *, data_dir: Path | None = None, timeout_s: float | None = None
+    ) -> None:
         self.binary = binary
         self.data_dir = data_dir
         self.timeout_s = timeout_s
@@ -117,11 +119,15 @@ class ApertiumTranslator(Translator):
 
     def _mode_names(self) -> list[str]:
         self._require_binary()
-        listing = subprocess.run(
-            [self.binary, *self._dir_args(), "-l"], capture_output=True, text=True, timeout=30, check=False
-        )
-        if listing.returncode == 0 and listing.stdout.strip():
+        try:
+            listing = subprocess.run(
+                [self.binary, *self._dir_args(), "-l"], capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            listing = None
+        if listing is not None and listing.returncode == 0 and listing.stdout.strip():
             return sorted(line.strip() for line in listing.stdout.splitlines() if line.strip())
+        # Older apertium builds lack -l; the installed modes are files in the data directory.
         modes_dir = self.data_dir or DEFAULT_MODES_DIR
         return sorted(p.stem for p in modes_dir.glob("*.mode"))
 

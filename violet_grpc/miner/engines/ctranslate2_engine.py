@@ -202,7 +202,9 @@ class CTranslate2Translator(Translator):
                 metadata={"model_dir": str(self.model_dir)},
             ) from error
         source = sentencepiece.SentencePieceProcessor(model_file=str(self._spm_source))
-        target = source if self._spm_target == self._spm_source else sentencepiece.SentencePieceProcessor(model_file=str(self._spm_target))
+        target = source
+        if self._spm_target != self._spm_source:
+            target = sentencepiece.SentencePieceProcessor(model_file=str(self._spm_target))
         return translator, source, target
 
 

@@ -454,7 +454,8 @@ class StreamingDecoder:
         if not prefix and result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
             tokens = []
         words, word_tokens = tokenizer.split_to_word_tokens(tokens) if tokens else ([], [])
-        hypothesis = _Hypothesis(list(words), [list(t) for t in word_tokens])
+        keep = max(_repeat_start(words), utterance.committed)
+        hypothesis = _Hypothesis(list(words[:keep]), [list(t) for t in word_tokens[:keep]])
         return _drop_repeated_head(hypothesis, utterance.trimmed_tail) if not prefix else hypothesis
 
     def _prompt(self) -> list[int]:
@@ -578,3 +579,26 @@ def _repeats(words: list[str]) -> bool:
             if all(words[start + k * n : start + (k + 1) * n] == gram for k in range(1, needed)):
                 return True
     return False
+
+
+def _repeat_start(words: list[str]) -> int:
+    """Index of the word where the text starts copying itself, else ``len(words)``.
+
+    A run of 3+ words immediately followed by a copy of itself (the copy may be cut short
+    by the end of the decode, but is 3+ words long) is how a short buffer with silent padding
+    makes Whisper say a phrase twice ("fellow Americans. And so my fellow Americans."). Real
+    speech rarely does it, and a word or two repeated ("very very") is left alone.
+    """
+    spoken = [(i, w) for i, w in enumerate(_normalized_each(words)) if w]
+    norm = [w for _, w in spoken]
+    for second in range(3, len(norm)):
+        for first in range(second - 3, -1, -1):
+            length = min(second - first, len(norm) - second)
+            if length >= 3 and norm[second : second + length] == norm[first : first + length]:
+                return spoken[second][0]
+    return len(words)
+
+
+def _normalized_each(words: list[str]) -> list[str]:
+    """One entry per word: lower case without punctuation ('' for punctuation-only words)."""
+    return ["" if _is_punctuation(w) else w.strip().strip(string.punctuation).lower() for w in words]
