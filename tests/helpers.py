@@ -29,3 +29,31 @@ def load_pcm16(path: Path, rate: int = 16000) -> bytes:
 def wer(reference: str, hypothesis: str) -> float:
     """Normalised word error rate (lower case, no punctuation)."""
     return word_error_rate(reference, hypothesis)
+
+
+def speech_video(samples: np.ndarray, *, rate: int = 16000, container: str = "mp4", with_audio: bool = True) -> bytes:
+    """A small real video (H.264 frames, AAC speech) whose audio track is ``samples``."""
+    import io
+    from fractions import Fraction
+
+    seconds = len(samples) / rate
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        video = out.add_stream("libx264", rate=5)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("aac", rate=rate, layout="mono") if with_audio else None
+        for i in range(max(1, round(seconds * 5))):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 9 % 256, dtype=np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 5)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if audio is not None:
+            sound = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1), format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = rate, 0
+            for packet in audio.encode(sound):
+                out.mux(packet)
+            for packet in audio.encode(None):
+                out.mux(packet)
+    return buffer.getvalue()

@@ -6,19 +6,25 @@ Each backend is one factory function registered in ``FILE_STORE_BACKENDS`` or
 location twice must give two handles on the same data, as two proxy replicas would have.
 That is how the persistence and replica-race tests work for any backend.
 
-To add Cloud Storage or Firestore later, write ``open_gcs_file_store`` /
-``open_firestore_task_store`` (e.g. a bucket or collection prefix named after ``location``,
-on the emulator from DESIGN.md §5) and add it to the dict.
+Cloud Storage and Firestore run on the emulators of DESIGN.md §5 (``tests/emulators.py``),
+one of each per session; each test gets its own object prefix / collection prefix named
+after its ``location``. A factory that needs an emulator takes it as a keyword argument
+named as in ``BACKEND_EMULATORS``.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
+import hashlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.emulators import TEST_BUCKET, TEST_PROJECT, Emulators
 from violet_grpc.storage import FileStore, TaskStore, file_store_from_uri, task_store_from_uri
 
 
@@ -77,13 +83,56 @@ async def open_sqlite_task_store(location: Path) -> TaskStore:
     return task_store_from_uri(f"sqlite:///{location / 'tasks.db'}")
 
 
+# -- Cloud Storage (gcp-storage-emulator) and Firestore (Google's emulator) -------------------
+
+
+def _prefix_of(location: Path) -> str:
+    """A prefix unique to this test, the same each time the location is opened."""
+    return "t" + hashlib.sha256(str(location).encode()).hexdigest()[:20]
+
+
+async def open_gcs_file_store(location: Path, *, writable: bool = True, emulators: Emulators) -> OpenedFileStore:
+    """A FirebaseFileStore on the emulator's test bucket under a per-test prefix.
+
+    Unwritable: a bucket that does not exist, so the service refuses every write.
+    """
+    emulators.storage()
+    bucket = TEST_BUCKET if writable else "violet-no-such-bucket"
+    prefix = _prefix_of(location)
+    store = file_store_from_uri(f"gs://{bucket}/{prefix}")
+
+    async def raw_objects() -> list[str]:
+        from google.api_core import exceptions as gexc
+
+        def names() -> list[str]:
+            try:
+                return sorted(b.name for b in store._bucket.client.list_blobs(bucket, prefix=f"{prefix}/"))  # type: ignore[attr-defined]
+            except gexc.NotFound:
+                return []
+
+        return await asyncio.to_thread(names)
+
+    return OpenedFileStore(store=store, raw_objects=raw_objects)
+
+
+async def open_firestore_task_store(location: Path, *, emulators: Emulators) -> TaskStore:
+    """A FirestoreTaskStore on the emulator under a per-test collection prefix."""
+    emulators.firestore()
+    return task_store_from_uri(f"firestore://{TEST_PROJECT}/{_prefix_of(location)}")
+
+
 FILE_STORE_BACKENDS: dict[str, FileStoreFactory] = {
     "local": open_local_file_store,
+    "gcs": open_gcs_file_store,
 }
 
 TASK_STORE_BACKENDS: dict[str, TaskStoreFactory] = {
     "sqlite": open_sqlite_task_store,
+    "firestore": open_firestore_task_store,
 }
+
+#: Backends whose factory needs the session's emulators (passed as ``emulators=``).
+BACKEND_EMULATORS = {"gcs", "firestore"}
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -125,11 +174,16 @@ class TaskStoreBackend:
             await self.close(self._open[-1])
 
 
+def _factory(name: str, factories: dict[str, Any], emulators: Emulators) -> Any:
+    factory = factories[name]
+    return functools.partial(factory, emulators=emulators) if name in BACKEND_EMULATORS else factory
+
+
 @pytest.fixture(params=sorted(FILE_STORE_BACKENDS))
-def file_backend(request: pytest.FixtureRequest, tmp_path: Path) -> FileStoreBackend:
+def file_backend(request: pytest.FixtureRequest, tmp_path: Path, emulators: Emulators) -> FileStoreBackend:
     location = tmp_path / "file-store"
     location.mkdir()
-    return FileStoreBackend(request.param, location, FILE_STORE_BACKENDS[request.param])
+    return FileStoreBackend(request.param, location, _factory(request.param, FILE_STORE_BACKENDS, emulators))
 
 
 @pytest.fixture
@@ -143,10 +197,12 @@ async def file_store(opened_file_store: OpenedFileStore) -> FileStore:
 
 
 @pytest.fixture(params=sorted(TASK_STORE_BACKENDS))
-async def task_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TaskStoreBackend]:
+async def task_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, emulators: Emulators
+) -> AsyncIterator[TaskStoreBackend]:
     location = tmp_path / "task-store"
     location.mkdir()
-    backend = TaskStoreBackend(request.param, location, TASK_STORE_BACKENDS[request.param])
+    backend = TaskStoreBackend(request.param, location, _factory(request.param, TASK_STORE_BACKENDS, emulators))
     try:
         yield backend
     finally:

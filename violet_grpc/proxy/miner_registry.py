@@ -100,6 +100,24 @@ class MinerRegistry:
         miner.channel = grpc.aio.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
         miner.stub = miner_pb2_grpc.MinerServiceStub(miner.channel)
 
+    def offered(self, what: str) -> set[str]:
+        """What online miners offer: "voices", "pairs" (as "en-es") or "languages" (ASR).
+
+        Lets the proxy refuse a request nobody can serve before storing anything.
+        """
+        result: set[str] = set()
+        for miner in self._miners.values():
+            if not self.is_online(miner):
+                continue
+            caps = miner.capabilities
+            if what == "voices":
+                result.update(v.voice_id for v in caps.voices)
+            elif what == "pairs":
+                result.update(f"{p.source_language}-{p.target_language}" for p in caps.translation_pairs)
+            elif what == "languages":
+                result.update(caps.asr_languages)
+        return result
+
     # -- selection ------------------------------------------------------------------------
 
     def pick(self, task_type: TaskType, *, exclude: set[str] = frozenset(), push_only: bool = True) -> MinerHandle | None:

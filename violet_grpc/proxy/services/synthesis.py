@@ -48,9 +48,19 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
     def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
 
+    def _check_voice(self, voice: str) -> None:
+        """Refuses a voice no online miner offers, naming those that are offered."""
+        offered = self.ctx.registry.offered("voices")
+        if voice and offered and voice not in offered:
+            raise errors.InvalidArgument(
+                f"unknown voice {voice!r}; available: {', '.join(sorted(offered))}",
+                reason="UNKNOWN_VOICE", metadata={"field": "voice", "available": ",".join(sorted(offered))},
+            )
+
     @translate_errors
     async def CreateSpeech(self, request: synthesis_pb2.CreateSpeechRequest, context: Any) -> synthesis_pb2.CreateSpeechResponse:
         text, speed, fmt = validate_speech(request.text, request.speed, request.format)
+        self._check_voice(request.voice)
         spec = TaskSpec(
             type=TaskType.SPEECH_SYNTHESIS, text=text, voice=request.voice, source_language=request.language,
             audio_format=fmt, speed=speed, redundancy=self.ctx.settings.redundancy,
@@ -74,6 +84,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
     @translate_errors
     async def Synthesize(self, request: synthesis_pb2.SynthesizeRequest, context: Any) -> AsyncIterator[synthesis_pb2.SynthesizeResponse]:
         text, speed, fmt = validate_speech(request.text, request.speed, request.format)
+        self._check_voice(request.voice)
         miner_request = miner_pb2.MinerServiceSynthesizeRequest(
             text=text, voice=request.voice, language=request.language, format=int(fmt), speed=speed
         )

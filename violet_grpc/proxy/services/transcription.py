@@ -6,6 +6,7 @@ from typing import Any
 
 from violet.v1 import transcription_pb2, transcription_pb2_grpc
 
+from violet_grpc import errors
 from violet_grpc.convert import task_to_proto
 from violet_grpc.proxy.context import ProxyContext
 from violet_grpc.proxy.media_check import check_media
@@ -43,6 +44,12 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
 
     async def _create(self, task_type: TaskType, upload: Upload, request: Any) -> Task:
         language = form_value(upload, "source_language", request.source_language).strip().lower()
+        offered = self.ctx.registry.offered("languages")
+        if language not in ("", "auto") and offered and language.split("-")[0] not in offered:
+            raise errors.InvalidArgument(
+                f"no miner transcribes {language!r}; supported: {', '.join(sorted(offered))}",
+                reason="UNSUPPORTED_LANGUAGE", metadata={"field": "source_language", "supported": ",".join(sorted(offered))},
+            )
         spec = TaskSpec(
             type=task_type,
             source_language="" if language == "auto" else language,

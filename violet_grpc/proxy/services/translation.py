@@ -43,6 +43,12 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
         if source == target:
             raise errors.InvalidArgument("source_language and target_language are the same", reason="SAME_LANGUAGE",
                                          metadata={"field": "target_language"})
+        offered = self.ctx.registry.offered("pairs")
+        if offered and f"{source}-{target}" not in offered:
+            raise errors.InvalidArgument(
+                f"no miner translates {source} to {target}; supported: {', '.join(sorted(offered))}",
+                reason="UNSUPPORTED_LANGUAGE_PAIR", metadata={"supported": ",".join(sorted(offered))},
+            )
         filename = form_value(upload, "filename", request.filename) or upload.filename
         spec = TaskSpec(
             type=TaskType.DOCUMENT_TRANSLATION, source_language=source, target_language=target,
