@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 APT_PACKAGES := apertium apertium-eng-spa
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps gen gen-check lint test test-fast up bench clean
+COQUI_VENV ?= .venv-coqui
+.PHONY: help install system-deps gen gen-check lint test test-fast test-coqui up bench clean
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -53,12 +54,23 @@ test: install gen-check lint ## Install, check generated code and contracts, run
 test-fast: $(VENV)/.installed ## Run the tests without the install and generation checks
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+$(COQUI_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(COQUI_VENV)
+	$(COQUI_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COQUI_VENV)/bin/python -m pip install -q torch==2.14.1
+	$(COQUI_VENV)/bin/python -m pip install -q -e '.[coqui,dev]'
+	touch $@
+
+test-coqui: $(COQUI_VENV)/.installed ## Coqui TTS engine tests in their own venv (torch; about 6 GB, 3 min to build)
+	$(COQUI_VENV)/bin/pytest tests/coqui $(PYTEST_ARGS)
+
 up: install ## Install, then start proxy, miner and Envoy on embedded defaults (Ctrl-C stops)
 	$(BIN)/violet up
 
 bench: $(VENV)/.installed ## Run the benchmarks in bench/ (prints ratios against baselines)
-	$(PY) bench/streaming_latency.py
 	$(PY) bench/batch_transcription.py
+	$(PY) bench/streaming_latency.py
+	$(PY) bench/dispatch_throughput.py
 
 clean: ## Remove the venv, local state and caches
 	rm -rf $(VENV) .violet .pytest_cache

@@ -203,7 +203,7 @@ def test_raw_body_with_query_parameters(stack: StackConfig, wav_bytes: bytes, jf
     assert reply.status_code == 200, reply.text
     task = reply.json()["task"]
     assert_jfk(task, jfk_text)
-    assert task["filename"] == "raw.wav" and task["input_content_type"] == "audio/wav"
+    assert task["filename"] == "raw.wav" and task["input_content_type"] in ("audio/wav", "audio/x-wav")
     words = [w for s in task["transcript"]["segments"] for w in s["words"]]
     assert len(words) >= 15 and all(w["end_seconds"] >= w["start_seconds"] for w in words)
     # The same idempotency key returns the same task rather than a new one.

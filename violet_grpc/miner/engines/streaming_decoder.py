@@ -236,8 +236,20 @@ class StreamingDecoder:
         if self._finished:
             raise InvalidArgument("the stream has already finished", reason="STREAM_FINISHED")
         audio = _as_pcm(pcm)
-        if audio.size == 0:
-            return []
+        step = self._ms_to_samples(self._options.step_ms)
+        events: list[StreamEvent] = []
+        for start in range(0, audio.size, step):
+            backlog = start + step < audio.size
+            events += self._advance(audio[start : start + step], backlog)
+        return events
+
+    def _advance(self, audio: np.ndarray, backlog: bool) -> list[StreamEvent]:
+        """Take at most one step of audio: VAD, buffer, then an endpoint or a decode step.
+
+        With more audio queued behind it in the same call (a replay after fail-over, say)
+        a step's interims would be stale before anyone saw them, so only endpoints and the
+        steps a long buffer needs to agree on words and trim are run.
+        """
         self._samples += audio.size
         self._vad.push(audio)
         self._buffer(audio)
@@ -246,7 +258,9 @@ class StreamingDecoder:
             return []
         if self._vad.silence_after_speech() >= self._ms_to_samples(self._options.endpoint_silence_ms):
             return self._end_utterance(endpoint=True)
-        if self._samples - utterance.decoded_until >= self._ms_to_samples(self._options.step_ms):
+        due = self._samples - utterance.decoded_until >= self._ms_to_samples(self._options.step_ms)
+        long = self._samples - utterance.start > self._tuning.max_buffer_s * SAMPLE_RATE
+        if due and (long or not backlog):
             return self._step()
         return []
 
