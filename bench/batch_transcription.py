@@ -63,7 +63,7 @@ def via_rest(base: str, audio: Path) -> tuple[float, str]:
         reply = requests.post(f"{base}/api/v1/transcription", files={"audio_file": (audio.name, handle)},
                               data={"wait_for_completion": "true"}, timeout=300)
     reply.raise_for_status()
-    return time.perf_counter() - started, reply.json()["transcript"]["text"]
+    return time.perf_counter() - started, reply.json()["task"]["transcript"]["text"]
 
 
 def main() -> None:

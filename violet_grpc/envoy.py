@@ -10,8 +10,9 @@ template used everywhere: ``violet up`` writes it next to its state, and
 
 Environment knobs (read when a config is rendered, so ``violet up`` honours them):
 ``VIOLET_REST_MAX_BODY_MB`` (largest request body, default 100 MiB; larger gets 413),
-``VIOLET_REST_RATE_LIMIT`` (requests a second the listener admits, default 500) and
-``VIOLET_REST_RATE_BURST`` (bucket size, default 1000; beyond it 429).
+``VIOLET_REST_RATE_LIMIT`` (requests a second the listener admits, default 500),
+``VIOLET_REST_RATE_BURST`` (bucket size, default 1000; beyond it 429) and
+``VIOLET_DESCRIPTOR_SET`` (the descriptor set to load instead of ``gen/violet.binpb``).
 """
 from __future__ import annotations
 
@@ -85,10 +86,10 @@ static_resources:
           codec_type: AUTO
           normalize_path: true
           merge_slashes: true
-          # Long uploads and wait_for_completion calls must not be cut by a request timer;
-          # an idle stream (no bytes either way) still ends after five minutes.
+          # Long uploads and wait_for_completion calls (up to the proxy's 300 s wait limit,
+          # silent meanwhile) must not be cut by a timer; a stream idle for 15 minutes ends.
           request_timeout: 0s
-          stream_idle_timeout: 300s
+          stream_idle_timeout: 900s
           common_http_protocol_options:
             idle_timeout: 300s
           local_reply_config:
@@ -255,7 +256,7 @@ def http_services(descriptor: Path | str) -> list[str]:
 
 def render(options: EnvoyOptions, *, regenerate: str = "") -> str:
     """The Envoy config (YAML text) for ``options``."""
-    descriptor = Path(options.descriptor) if options.descriptor else DEFAULT_DESCRIPTOR
+    descriptor = Path(options.descriptor or os.environ.get("VIOLET_DESCRIPTOR_SET") or DEFAULT_DESCRIPTOR)
     services = list(options.services) if options.services is not None else http_services(descriptor)
     proxy_host = options.proxy_host or ("127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host)
     max_body_mb = options.max_body_mb or _env_number("VIOLET_REST_MAX_BODY_MB", DEFAULT_MAX_BODY_MB)
@@ -317,6 +318,8 @@ def write_config(
         FailedPrecondition: the descriptor set is missing.
         InvalidArgument: a ``VIOLET_REST_*`` environment setting is not a positive number.
     """
+    if descriptor is not None:
+        descriptor = Path(descriptor).resolve()  # Envoy would resolve it against its own cwd
     options = EnvoyOptions(rest_port=rest_port, proxy_port=proxy_port, admin_port=admin_port, host=host,
                            proxy_host=proxy_host, descriptor=descriptor, max_body_mb=max_body_mb,
                            rate_limit=rate_limit, rate_burst=rate_burst)
@@ -349,7 +352,7 @@ def command(config_path: Path | str, *, log_level: str = "warn") -> list[str]:
     stack) can run on one machine without fighting over hot-restart shared memory.
     """
     text = Path(config_path).read_text()
-    match = re.search(r"^admin:.*?port_value:\s*(\d+)", text, re.S | re.M)
+    match = re.search(r"^admin:.*?port_value:\s*(\d+)", text, re.DOTALL | re.MULTILINE)
     base_id = int(match.group(1)) if match else 0
     return [envoy_binary(), "--config-path", str(config_path), "--log-level", log_level, "--base-id", str(base_id)]
 
@@ -370,8 +373,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate-burst", type=int, default=None, help="burst of requests admitted [1000]")
     args = parser.parse_args(argv)
     services = None
-    if args.descriptor:
-        # The descriptor path may only exist inside a container; read the services here.
+    if args.descriptor and not Path(args.descriptor).is_file():
+        # The path may exist only inside a container; the services come from this checkout.
         services = tuple(http_services(DEFAULT_DESCRIPTOR))
     shown = ["python -m violet_grpc.envoy"] + [a for a in (argv if argv is not None else sys.argv[1:])]
     options = EnvoyOptions(rest_port=args.rest_port, proxy_port=args.proxy_port, admin_port=args.admin_port,

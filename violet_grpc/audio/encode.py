@@ -332,3 +332,23 @@ def _check_rate(sample_rate: int) -> None:
     if not isinstance(sample_rate, (int, np.integer)) or not _MIN_RATE <= sample_rate <= _MAX_RATE:
         raise InvalidArgument(f"impossible sample rate {sample_rate!r}",
                               reason="INVALID_AUDIO", metadata={"sample_rate": str(sample_rate)})
+
+
+def seal_wav(audio: bytes) -> bytes:
+    """Writes the real sizes into a streamed WAV header (its sizes say "until the end").
+
+    Used once a whole file exists (stored or returned), so players and ``wave`` readers
+    get exact lengths.
+    """
+    if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
+        return audio
+    position = 12
+    while position + 8 <= len(audio):
+        chunk_id, size = struct.unpack_from("<4sI", audio, position)
+        if chunk_id == b"data":
+            sealed = bytearray(audio)
+            struct.pack_into("<I", sealed, 4, len(audio) - 8)
+            struct.pack_into("<I", sealed, position + 4, len(audio) - position - 8)
+            return bytes(sealed)
+        position += 8 + size + (size & 1)
+    return audio

@@ -13,6 +13,7 @@ from typing import Any
 from violet.v1 import miner_pb2
 
 from violet_grpc import errors
+from violet_grpc.audio.encode import seal_wav
 from violet_grpc.proxy.miner_registry import MinerHandle
 from violet_grpc.storage import FileStore
 from violet_grpc.tasks import Task, TaskType
@@ -54,7 +55,7 @@ async def synthesize(task: Task, miner: MinerHandle, files: FileStore, timeout: 
         content_type = reply.chunk.content_type or content_type
     if not audio:
         raise errors.Internal("the miner returned no audio", reason="EMPTY_MINER_ANSWER")
-    stored = await files.put(bytes(audio), content_type=content_type, filename=f"{task.task_id}{_extension(content_type)}")
+    stored = await files.put(seal_wav(bytes(audio)), content_type=content_type, filename=f"{task.task_id}{_extension(content_type)}")
     return {"file_id": stored.file_id, "content_type": content_type, "duration": duration}, 0.0
 
 

@@ -8,6 +8,7 @@ Envoy's ``/v1``.
 """
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any
 
@@ -19,6 +20,7 @@ from violet_grpc.proxy.context import ProxyContext
 from violet_grpc.proxy.media_check import check_media
 from violet_grpc.proxy.services.synthesis import SynthesisServicer, validate_speech
 from violet_grpc.proxy.uploads import Upload, form_value, form_values, read_upload
+from violet_grpc.audio.encode import seal_wav
 from violet_grpc.rpc_errors import translate_errors
 from violet_grpc.subtitles import FORMATS, render
 from violet_grpc.tasks import Task, TaskSpec, TaskState, TaskType
@@ -45,27 +47,29 @@ _SPEECH_FORMATS = {
 
 #: OpenAI's voice names; Violet speaks all of them with the miners' default voice.
 OPENAI_VOICES = frozenset(
-    "alloy ash ballad cedar coral echo fable marin nova onyx sage shimmer verse".split()
+    {"alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage", "shimmer", "verse"}
 )
 
 #: Whisper's language names, which OpenAI's ``verbose_json`` reports instead of codes.
-_LANGUAGE_NAMES = dict(
-    pair.split(":")
-    for pair in (
-        "en:english zh:chinese de:german es:spanish ru:russian ko:korean fr:french ja:japanese pt:portuguese "
-        "tr:turkish pl:polish ca:catalan nl:dutch ar:arabic sv:swedish it:italian id:indonesian hi:hindi "
-        "fi:finnish vi:vietnamese he:hebrew uk:ukrainian el:greek ms:malay cs:czech ro:romanian da:danish "
-        "hu:hungarian ta:tamil no:norwegian th:thai ur:urdu hr:croatian bg:bulgarian lt:lithuanian la:latin "
-        "mi:maori ml:malayalam cy:welsh sk:slovak te:telugu fa:persian lv:latvian bn:bengali sr:serbian "
-        "az:azerbaijani sl:slovenian kn:kannada et:estonian mk:macedonian br:breton eu:basque is:icelandic "
-        "hy:armenian ne:nepali mn:mongolian bs:bosnian kk:kazakh sq:albanian sw:swahili gl:galician mr:marathi "
-        "pa:punjabi si:sinhala km:khmer sn:shona yo:yoruba so:somali af:afrikaans oc:occitan ka:georgian "
-        "be:belarusian tg:tajik sd:sindhi gu:gujarati am:amharic yi:yiddish lo:lao uz:uzbek fo:faroese "
-        "ht:haitian_creole ps:pashto tk:turkmen nn:nynorsk mt:maltese sa:sanskrit lb:luxembourgish "
-        "my:myanmar bo:tibetan tl:tagalog mg:malagasy as:assamese tt:tatar haw:hawaiian ln:lingala ha:hausa "
-        "ba:bashkir jw:javanese su:sundanese yue:cantonese"
-    ).split()
-)
+_LANGUAGE_NAMES = {
+    "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian", "ko": "korean",
+    "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish", "pl": "polish", "ca": "catalan",
+    "nl": "dutch", "ar": "arabic", "sv": "swedish", "it": "italian", "id": "indonesian", "hi": "hindi",
+    "fi": "finnish", "vi": "vietnamese", "he": "hebrew", "uk": "ukrainian", "el": "greek", "ms": "malay",
+    "cs": "czech", "ro": "romanian", "da": "danish", "hu": "hungarian", "ta": "tamil", "no": "norwegian",
+    "th": "thai", "ur": "urdu", "hr": "croatian", "bg": "bulgarian", "lt": "lithuanian", "la": "latin",
+    "mi": "maori", "ml": "malayalam", "cy": "welsh", "sk": "slovak", "te": "telugu", "fa": "persian",
+    "lv": "latvian", "bn": "bengali", "sr": "serbian", "az": "azerbaijani", "sl": "slovenian", "kn": "kannada",
+    "et": "estonian", "mk": "macedonian", "br": "breton", "eu": "basque", "is": "icelandic", "hy": "armenian",
+    "ne": "nepali", "mn": "mongolian", "bs": "bosnian", "kk": "kazakh", "sq": "albanian", "sw": "swahili",
+    "gl": "galician", "mr": "marathi", "pa": "punjabi", "si": "sinhala", "km": "khmer", "sn": "shona",
+    "yo": "yoruba", "so": "somali", "af": "afrikaans", "oc": "occitan", "ka": "georgian", "be": "belarusian",
+    "tg": "tajik", "sd": "sindhi", "gu": "gujarati", "am": "amharic", "yi": "yiddish", "lo": "lao", "uz": "uzbek",
+    "fo": "faroese", "ht": "haitian creole", "ps": "pashto", "tk": "turkmen", "nn": "nynorsk", "mt": "maltese",
+    "sa": "sanskrit", "lb": "luxembourgish", "my": "myanmar", "bo": "tibetan", "tl": "tagalog", "mg": "malagasy",
+    "as": "assamese", "tt": "tatar", "haw": "hawaiian", "ln": "lingala", "ha": "hausa", "ba": "bashkir",
+    "jw": "javanese", "su": "sundanese", "yue": "cantonese",
+}
 
 
 def verbose_json(transcript: Transcript, *, words: bool) -> dict[str, Any]:
@@ -75,7 +79,7 @@ def verbose_json(transcript: Transcript, *, words: bool) -> dict[str, Any]:
     space) and, when asked for, word timings. Decoder statistics OpenAI adds per segment
     (``avg_logprob``, ``no_speech_prob`` …) are left out rather than made up.
     """
-    language = _LANGUAGE_NAMES.get(transcript.language, transcript.language).replace("_", " ")
+    language = _LANGUAGE_NAMES.get(transcript.language, transcript.language)
     body: dict[str, Any] = {
         "task": "transcribe",
         "language": language,
@@ -84,7 +88,7 @@ def verbose_json(transcript: Transcript, *, words: bool) -> dict[str, Any]:
         "segments": [
             {
                 "id": index,
-                "seek": int(round(segment.start * 100)),
+                "seek": round(segment.start * 100),
                 "start": round(float(segment.start), 3),
                 "end": round(float(segment.end), 3),
                 "text": " " + segment.text.strip(),
@@ -105,8 +109,6 @@ def verbose_json(transcript: Transcript, *, words: bool) -> dict[str, Any]:
 
 def transcript_body(transcript: Transcript, response_format: str, *, words: bool) -> httpbody_pb2.HttpBody:
     """The transcript as OpenAI answers it in ``response_format``."""
-    import json
-
     if response_format == "json":
         text = json.dumps({"text": transcript.text.strip()}, ensure_ascii=False)
     elif response_format == "verbose_json":
@@ -133,25 +135,6 @@ def _granularities(upload: Upload) -> set[str]:
                                      reason="INVALID_TIMESTAMP_GRANULARITY",
                                      metadata={"field": "timestamp_granularities[]"})
     return values
-
-
-def _seal_wav(audio: bytes) -> bytes:
-    """Writes the real sizes into a streamed WAV header (its sizes say "until the end").
-
-    A whole file is being returned, so players and ``wave`` readers get exact lengths.
-    """
-    if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
-        return audio
-    position = 12
-    while position + 8 <= len(audio):
-        chunk_id, size = struct.unpack_from("<4sI", audio, position)
-        if chunk_id == b"data":
-            sealed = bytearray(audio)
-            struct.pack_into("<I", sealed, 4, len(audio) - 8)
-            struct.pack_into("<I", sealed, position + 4, len(audio) - position - 8)
-            return bytes(sealed)
-        position += 8 + size + (size & 1)
-    return audio
 
 
 class OpenAIAudioServicer(openai_audio_pb2_grpc.OpenAIAudioServiceServicer):
@@ -212,7 +195,7 @@ class OpenAIAudioServicer(openai_audio_pb2_grpc.OpenAIAudioServiceServicer):
             raise errors.Internal("the miner returned no audio", reason="EMPTY_MINER_ANSWER")
         if task_id:
             await context.send_initial_metadata((("x-violet-task-id", task_id),))
-        data = _seal_wav(bytes(audio)) if fmt == resources_pb2.AUDIO_FORMAT_WAV else bytes(audio)
+        data = seal_wav(bytes(audio)) if fmt == resources_pb2.AUDIO_FORMAT_WAV else bytes(audio)
         return openai_audio_pb2.CreateAudioSpeechResponse(
             audio=httpbody_pb2.HttpBody(content_type=content_type or "application/octet-stream", data=data)
         )

@@ -10,6 +10,7 @@ from google.api import httpbody_pb2
 from violet.v1 import miner_pb2, resources_pb2, synthesis_pb2, synthesis_pb2_grpc
 
 from violet_grpc import errors
+from violet_grpc.audio.encode import seal_wav
 from violet_grpc.convert import task_to_proto
 from violet_grpc.proxy.context import ProxyContext
 from violet_grpc.proxy.jobs import _extension
@@ -119,7 +120,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
         """Keeps streamed speech as a completed task so validators can evaluate it later."""
         spec = TaskSpec(type=TaskType.SPEECH_SYNTHESIS, text=text, voice=request.voice,
                         source_language=request.language, audio_format=fmt, speed=speed)
-        stored = await self.ctx.files.put(audio, content_type=content_type, filename=f"speech{_extension(content_type)}")
+        stored = await self.ctx.files.put(seal_wav(audio), content_type=content_type, filename=f"speech{_extension(content_type)}")
         answer = {"file_id": stored.file_id, "content_type": content_type, "duration": 0.0}
         task = await self.ctx.orchestrator.record_live(spec, miner_id, answer)
         return task.task_id
