@@ -211,9 +211,29 @@ def test_markdown_translates_prose_but_not_code_urls_or_syntax() -> None:
         assert translated in out
 
 
-def test_markdown_soft_wrapped_paragraph_becomes_one_line() -> None:
-    out = translate_document(b"> first part\n> second part\n\nnext\n", MD, EN_ES, Mirror())
-    assert out == b"> tsrif trap dnoces trap\n\ntxen\n"
+def test_markdown_soft_wrapped_paragraph_is_translated_whole_and_wrapped_again() -> None:
+    class Counting(Echo):
+        def translate_texts(self, texts: Sequence[str], pair: LanguagePair) -> list[str]:
+            self.seen = list(texts)
+            return [re.sub(r"\w+", lambda m: m.group()[::-1], text) for text in texts]
+
+    engine = Counting()
+    out = translate_document(b"> first part\n> second part\n\nnext\n", MD, EN_ES, engine)
+    assert "first part second part" in engine.seen
+    assert out == b"> tsrif trap\n> dnoces trap\n\ntxen\n"
+
+
+def test_markdown_wrapping_never_starts_a_new_block() -> None:
+    class Tricky(Echo):
+        def translate_texts(self, texts: Sequence[str], pair: LanguagePair) -> list[str]:
+            return ["alpha - beta 1. gamma # delta > epsilon <div> zeta" for _ in texts]
+
+    out = translate_document(b"some words\nmore words\n", MD, EN_ES, Tricky()).decode()
+    assert len(out.splitlines()) > 1
+    assert not any(re.match(r"(-|1\.|#|>|<)", line) for line in out.splitlines())
+    from markdown_it import MarkdownIt
+
+    assert [t.type for t in MarkdownIt("commonmark").parse(out)] == ["paragraph_open", "inline", "paragraph_close"]
 
 
 def test_markdown_escapes_translated_text_that_looks_like_syntax() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,24 +86,34 @@ def _open(data: bytes, max_bytes: int) -> Document:
             reason="ENGINE_NOT_INSTALLED",
             metadata={"package": "python-docx", "install": "pip install python-docx"},
         ) from None
-    malformed = InvalidArgument(
-        "the document is not a valid DOCX file", reason="MALFORMED_DOCUMENT", metadata={"format": "docx"}
+    # Corrupt archives surface as any of these, from zipfile, zlib or python-docx's parser;
+    # all mean the upload is not a usable DOCX. RuntimeError is an encrypted member.
+    corrupt = (
+        zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+        KeyError, ValueError, PackageNotFoundError, XMLSyntaxError,
     )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
-        raise malformed from None
+            _check_expansion(archive, max_bytes)
+            # Decompress every member now, so corruption fails here rather than mid-translation.
+            broken = archive.testzip()
+        if broken is None:
+            return docx.Document(io.BytesIO(data))
+    except corrupt:
+        pass
+    raise InvalidArgument(
+        "the document is not a valid DOCX file", reason="MALFORMED_DOCUMENT", metadata={"format": "docx"}
+    )
+
+
+def _check_expansion(archive: zipfile.ZipFile, max_bytes: int) -> None:
+    unpacked = sum(info.file_size for info in archive.infolist())
     if unpacked > max_bytes * MAX_EXPANSION:
         raise ResourceExhausted(
             f"the DOCX unpacks to {unpacked} bytes, over the {max_bytes * MAX_EXPANSION} byte limit",
             reason="DOCUMENT_TOO_LARGE",
             metadata={"unpacked_bytes": str(unpacked), "limit_bytes": str(max_bytes * MAX_EXPANSION)},
         )
-    try:
-        return docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, XMLSyntaxError):
-        raise malformed from None
 
 
 def _text_parts(document: Document) -> Iterator[Any]:

@@ -58,9 +58,10 @@ class _Slot:
 
 def translate_markdown(text: str, pair: LanguagePair, translator: Translator) -> str:
     """Translate a Markdown document, keeping its syntax (see the module doc)."""
-    lines: list[str | None] = list(text.split("\n"))
-    skip = _front_matter_lines(text.split("\n"))
-    tokens = _parser().parse("\n".join(text.split("\n")[skip:]))
+    source = text.split("\n")
+    lines: list[str | None] = list(source)
+    skip = _front_matter_lines(source)
+    tokens = _parser().parse("\n".join(source[skip:]))
     slots = _collect_slots(tokens, lines, skip)
     results = translate_fragments(translator, [slot.fragment for slot in slots], pair)
     for slot, events in zip(slots, results, strict=True):
@@ -118,8 +119,11 @@ def _collect_slots(tokens: Sequence[Token], lines: list[str | None], offset: int
 
 
 def _block_slot(token: Token, opener: Token, lines: list[str | None], start: int) -> _Slot:
-    """A paragraph or heading starting at line ``start``: the first line keeps its prefix,
-    wrapped lines are joined into it."""
+    """A paragraph or heading starting at line ``start``.
+
+    The first line keeps its prefix ("- ", "> ", "## "); a block spread over several lines is
+    translated whole and wrapped again to its widest source line.
+    """
     content = token.content.split("\n")
     first = lines[start] or ""
     at = first.rfind(content[0])
@@ -168,7 +172,7 @@ def _row_slots(line_no: int, cells: Sequence[Token], lines: list[str | None]) ->
     for index, cell in enumerate(cells[: max(0, len(parts) - first)]):
         position = first + index
 
-        def write(events: list[Event], position: int = position, cell: Token = cell) -> None:
+        def write(events: list[Event], position: int = position) -> None:
             rendered = render(events, fragments[position].markers, _escape_cell)
             old = parts[position]
             core = old.strip()
@@ -197,7 +201,7 @@ def _inline_fragment(children: Sequence[Token], cont: str) -> Fragment:
         elif kind in _EMPHASIS:
             builder.open(_EMPHASIS[kind], Marker(child.markup, child.markup))
         elif kind == "link_open" and child.info == "auto":
-            end = next(j for j in range(i, len(children)) if children[j].type == "link_close")
+            end = next((j for j in range(i, len(children)) if children[j].type == "link_close"), len(children))
             builder.atom(Marker("<" + "".join(c.content for c in children[i + 1 : end]) + ">"))
             i = end
         elif kind == "link_open":
@@ -256,9 +260,9 @@ def _tidy(events: list[Event]) -> list[Event]:
                 out.append(Text(core))
         elif isinstance(event, Close) and out and isinstance(out[-1], Open) and out[-1].index == event.index:
             out.pop()
-        elif isinstance(event, Close) and out and isinstance(out[-1], Text) and out[-1].text[-1:].isspace():
-            text = out.pop().text
-            core = text.rstrip()
+        elif isinstance(event, Close) and out and isinstance(last := out[-1], Text) and last.text[-1:].isspace():
+            out.pop()
+            text, core = last.text, last.text.rstrip()
             out.extend([Text(core)] if core else [])
             out.extend([event, Text(text[len(core) :])])
         else:
@@ -289,7 +293,7 @@ def _escape(text: str) -> str:
     text = text.replace("\n", " ")
     text = re.sub(r"([\\`*\[\]])", r"\\\1", text)
     text = re.sub(r"<(?=[A-Za-z/!?])", r"\\<", text)  # only a '<' that could open a tag or autolink
-    text = re.sub(r"(?<!\w)_|_(?!\w)", r"\\_", text)
+    text = re.sub(r"(?<![^\W_])_|_(?![^\W_])", r"\\_", text)  # all but snake_case underscores
     text = re.sub(r"&(?=#?\w+;)", r"\\&", text)
     return text.replace("~~", "\\~\\~")
 

@@ -62,6 +62,8 @@ _SEGMENT = re.compile(r'<div data-vs="(\d+)">(.*?)</div>', re.S)
 _MARKER_OPEN = re.compile(r'<b data-m="(\d+)">')
 _MARKER_ATOM = re.compile(r"<!--(\d+)-->")
 _MASK = re.compile(r"<[^>]*>|&#?\w+;")
+#: Most words Apertium may insert inside a split marker for it to be rejoined.
+_MAX_SPLIT_GAP = 4
 
 
 def iso639_1(code: str) -> str:
@@ -305,7 +307,7 @@ def _restore(translated: str, canon: _Canonical) -> str:
     out: list[str] = []
     stack: list[int] = []
     seen: set[int] = set()
-    for token in html_tokens(translated):
+    for token in _rejoin_splits(html_tokens(translated)):
         opened = _MARKER_OPEN.fullmatch(token.raw)
         atom = _MARKER_ATOM.fullmatch(token.raw)
         if opened:
@@ -323,6 +325,38 @@ def _restore(translated: str, canon: _Canonical) -> str:
     out.extend(canon.closes[k] or "" for k in reversed(stack))
     out.extend(canon.opens[k] for k in range(len(canon.opens)) if k not in seen and canon.closes[k] is None)
     return "".join(out)
+
+
+def _rejoin_splits(tokens: list[HtmlToken]) -> list[HtmlToken]:
+    """Merge a marker Apertium split around a few inserted words back into one.
+
+    Reordering carries each word's tags along, so "<a>documentation tests</a> chapter" comes
+    back as "capítulo de <a>pruebas</a> de la <a>documentación</a>"; one link over
+    "pruebas de la documentación" is what a translator would write.
+    """
+    marker: list[int | None] = []
+    stack: list[int] = []
+    for token in tokens:
+        opened = _MARKER_OPEN.fullmatch(token.raw)
+        if opened:
+            stack.append(int(opened.group(1)))
+            marker.append(None)
+        elif token.kind == "end" and token.name == "b" and stack:
+            marker.append(stack.pop())
+        else:
+            marker.append(None)
+    drop: set[int] = set()
+    for close, k in enumerate(marker):
+        if k is None:
+            continue
+        after = close + 1
+        while after < len(tokens) and tokens[after].kind == "text":
+            after += 1
+        gap = sum(len(t.raw.split()) for t in tokens[close + 1 : after])
+        reopened = after < len(tokens) and _MARKER_OPEN.fullmatch(tokens[after].raw)
+        if reopened and int(reopened.group(1)) == k and gap <= _MAX_SPLIT_GAP:
+            drop.update((close, after))
+    return [token for i, token in enumerate(tokens) if i not in drop]
 
 
 def _peel(fragment: str) -> tuple[str, str, str]:

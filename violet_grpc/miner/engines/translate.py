@@ -308,5 +308,6 @@ def translate_html_by_text_nodes(translator: Translator, html: str, pair: Langua
     translations = translator.translate_texts(sources, pair) if sources else []
     raws = [t.raw for t in tokens]
     for i, source, translated in zip(indexes, sources, translations, strict=True):
-        raws[i] = htmllib.escape(keep_edges(source, translated), quote=False)
+        if translated != source:  # an untouched node keeps its entities as written
+            raws[i] = htmllib.escape(keep_edges(source, translated), quote=False)
     return "".join(raws)
