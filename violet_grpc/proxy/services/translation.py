@@ -7,6 +7,7 @@ from violet.v1 import translation_pb2, translation_pb2_grpc
 
 from violet_grpc import errors
 from violet_grpc.convert import task_to_proto
+from violet_grpc.miner.documents import detect_format
 from violet_grpc.proxy.context import ProxyContext
 from violet_grpc.proxy.uploads import form_flag, form_value, read_upload
 from violet_grpc.rpc_errors import translate_errors
@@ -50,6 +51,8 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
                 reason="UNSUPPORTED_LANGUAGE_PAIR", metadata={"supported": ",".join(sorted(offered))},
             )
         filename = form_value(upload, "filename", request.filename) or upload.filename
+        # Refuse formats no miner can keep before anything is stored (raises UNSUPPORTED_FORMAT).
+        detect_format(filename or None, upload.content_type or None, upload.data)
         spec = TaskSpec(
             type=TaskType.DOCUMENT_TRANSLATION, source_language=source, target_language=target,
             filename=filename, redundancy=self.ctx.settings.redundancy,
