@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,12 @@ async def start_local_net(tmp: Path, engines: Engines, *, miners: int = 1, **pro
     """Starts ``miners`` miner servers sharing ``engines`` and a proxy that knows them."""
     started = []
     for index in range(miners):
-        settings = MinerSettings(port=0, miner_id=f"miner-{index}", max_slots=2)
+        # auth=False: these in-process nets test the service paths; tests/auth and
+        # tests/validator start signed networks on LocalChain, and `violet up` signs by default.
+        settings = MinerSettings(port=0, miner_id=f"miner-{index}", max_slots=2, auth=False)
         started.append(await create_miner(settings, engines))
     proxy_settings = ProxySettings(
+        auth=False,
         port=0,
         task_store=str(tmp / "tasks.db"),
         file_store=str(tmp / "files"),
@@ -83,10 +87,9 @@ async def local_net(tmp_path: Path, engines: Engines) -> AsyncIterator[LocalNet]
     await stop_local_net(net)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
-    """The real processes `violet up` starts (miner, proxy, Envoy) on free ports."""
-    home = tmp_path_factory.mktemp("violet-home")
+@contextmanager
+def running_stack(home: Path, **overrides: object) -> Iterator[StackConfig]:
+    """Starts the processes `violet up` starts (on free ports) and stops them afterwards."""
     config = StackConfig(
         home=home,
         proxy_port=free_port(),
@@ -95,9 +98,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
         admin_port=free_port(),
         engines=_engine_names(),
     )
+    for key, value in overrides.items():
+        setattr(config, key, value)
     running = Stack(config)
     try:
         running.start(timeout=180)
         yield config
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
+    """The real processes `violet up` starts (miner, proxy, Envoy, validator) on free ports."""
+    with running_stack(tmp_path_factory.mktemp("violet-home")) as config:
+        yield config

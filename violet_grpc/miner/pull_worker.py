@@ -4,6 +4,11 @@ This is how legacy miners behind NAT work: heartbeat with capabilities, list the
 leased to this miner, fetch each input, run the engine, upload speech audio when there is
 any, and submit the answer. Every call is plain HTTP+JSON through Envoy, so the worker
 exercises exactly what a miner written in any language would use.
+
+Signing over REST: Envoy turns the JSON into the gRPC request and the proxy verifies the
+btauth/1 signature over those protobuf bytes, exactly as for a gRPC caller. So the worker
+signs the serialized request message it sends as JSON (method path = the gRPC method) and
+puts the btauth headers on the HTTP request; Envoy forwards them as gRPC metadata.
 """
 from __future__ import annotations
 
@@ -40,6 +45,8 @@ class PullWorker:
         *,
         poll_seconds: float = 1.0,
         session: requests.Session | None = None,
+        wallet: Any = None,
+        proxy_hotkey: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.miner_id = miner_id
@@ -48,6 +55,18 @@ class PullWorker:
         self.poll_seconds = poll_seconds
         self.http = session or requests.Session()
         self.completed = 0
+        self.wallet = wallet
+        self.proxy_hotkey = proxy_hotkey
+
+    def _signed(self, grpc_method: str, message: Any) -> dict[str, str]:
+        """btauth/1 headers over the request's protobuf bytes (empty when unsigned)."""
+        if self.wallet is None:
+            return {}
+        from bittensor import http_auth
+
+        path = f"/violet.v1.MinerGatewayService/{grpc_method}"
+        return dict(http_auth.sign(self.wallet, method="POST", path=path, body=message.SerializeToString(deterministic=True),
+                                   receiver_ss58=self.proxy_hotkey))
 
     async def run(self) -> None:
         """Polls forever (cancel to stop); a failing round is logged and retried."""
@@ -60,9 +79,11 @@ class PullWorker:
 
     def poll_once(self) -> int:
         """One round: heartbeat, list leased tasks, do each. Returns tasks answered."""
-        self._post("/api/v1/miner/heartbeat", miner_gateway_pb2.HeartbeatRequest(
+        self._post("/api/v1/miner/heartbeat", "Heartbeat", miner_gateway_pb2.HeartbeatRequest(
             miner_id=self.miner_id, capabilities=self.capabilities()))
-        reply = self._get(f"/api/v1/miners/{self.miner_id}/tasks", miner_gateway_pb2.ListMinerTasksResponse())
+        listing = miner_gateway_pb2.ListMinerTasksRequest(miner_id=self.miner_id)
+        reply = self._get(f"/api/v1/miners/{self.miner_id}/tasks", "ListMinerTasks", listing,
+                          miner_gateway_pb2.ListMinerTasksResponse())
         done = 0
         for task in reply.tasks:
             self._do(task)
@@ -78,7 +99,7 @@ class PullWorker:
         except errors.VioletError as exc:
             request.error_message = f"{exc.reason}: {exc.message}"
         request.processing_seconds = time.perf_counter() - started
-        self._post("/api/v1/miner/response", request)
+        self._post("/api/v1/miner/response", "SubmitMinerResponse", request)
 
     def _answer(self, task: miner_gateway_pb2.MinerTask, request: miner_gateway_pb2.SubmitMinerResponseRequest) -> None:
         kind = TaskType(task.type)
@@ -103,10 +124,13 @@ class PullWorker:
         fmt = {AudioFormat.MP3: audio_encode.AudioFormat.MP3, AudioFormat.OGG_OPUS: audio_encode.AudioFormat.OGG_OPUS}.get(
             AudioFormat(task.audio_format or AudioFormat.WAV), audio_encode.AudioFormat.WAV)
         data = audio_encode.encode(chunk.samples, chunk.sample_rate, fmt)
+        content_type = audio_encode.content_type(fmt, chunk.sample_rate)
+        signed = miner_gateway_pb2.UploadSpeechAudioRequest(task_id=task.task_id, miner_id=self.miner_id)
+        signed.audio.content_type, signed.audio.data = content_type, data
         reply = self.http.post(
             f"{self.base_url}/api/v1/miner/tts/upload-audio",
             params={"task_id": task.task_id, "miner_id": self.miner_id},
-            data=data, headers={"content-type": audio_encode.content_type(fmt, chunk.sample_rate)}, timeout=60,
+            data=data, headers={"content-type": content_type, **self._signed("UploadSpeechAudio", signed)}, timeout=60,
         )
         _raise_for(reply)
         return reply.json()["file_id"]
@@ -134,14 +158,15 @@ class PullWorker:
         _raise_for(reply)
         return reply.content
 
-    def _get(self, path: str, into: Any) -> Any:
-        reply = self.http.get(f"{self.base_url}{path}", timeout=30)
+    def _get(self, path: str, grpc_method: str, request: Any, into: Any) -> Any:
+        reply = self.http.get(f"{self.base_url}{path}", headers=self._signed(grpc_method, request), timeout=30)
         _raise_for(reply)
         return json_format.ParseDict(reply.json(), into, ignore_unknown_fields=True)
 
-    def _post(self, path: str, message: Any) -> dict[str, Any]:
+    def _post(self, path: str, grpc_method: str, message: Any) -> dict[str, Any]:
         body = json_format.MessageToDict(message, preserving_proto_field_name=True)
-        reply = self.http.post(f"{self.base_url}{path}", json=body, timeout=30)
+        reply = self.http.post(f"{self.base_url}{path}", json=body, headers=self._signed(grpc_method, message),
+                               timeout=30)
         _raise_for(reply)
         return reply.json() if reply.content else {}
 
