@@ -64,9 +64,9 @@ def tiny_wav(seconds: float = 1.0) -> bytes:
 async def main(tasks: int, sequential: int) -> None:
     wav = tiny_wav()
     with tempfile.TemporaryDirectory() as tmp:
-        miner, miner_port, _ = await create_miner(MinerSettings(port=0, miner_id="instant", max_slots=64),
+        miner, miner_port, _ = await create_miner(MinerSettings(port=0, miner_id="instant", max_slots=64, auth=False),
                                                    Engines(asr=InstantEngine()))
-        proxy = await create_proxy(ProxySettings(port=0, task_store=f"{tmp}/t.db", file_store=f"{tmp}/f",
+        proxy = await create_proxy(ProxySettings(auth=False, port=0, task_store=f"{tmp}/t.db", file_store=f"{tmp}/f",
                                                  miners=[f"127.0.0.1:{miner_port}"], heartbeat_seconds=1))
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{miner_port}") as mch, \

@@ -2,14 +2,22 @@
 
 Why this benchmark exists: the streaming path is judged on how soon a word becomes *final*
 after it was spoken (DESIGN §7: median under 1 s, flat however long the stream runs), with no
-worse WER than the peer. Both systems run in this process on the same model, fed at real-time
-pace by a feeder thread that pushes ``chunk_ms`` chunks on the wall clock while the decoder
-works on the same clock (computation-aware: a slow decoder falls behind and pays for it).
+worse WER than the peer. All systems run in this process on the same model, one after the
+other per repeat, fed at real-time pace by a feeder thread that pushes ``chunk_ms`` chunks on
+the wall clock while the decoder works on the same clock, taking whatever arrived meanwhile in
+one call (computation-aware: a slow decoder falls behind and pays for it).
 
-Latency of a word = wall time its Final was returned - wall time the chunk holding the end of
-the word was sent. Word end times come from a reference alignment (offline faster-whisper,
-beam 5, word timestamps) matched to the final words, so both systems are measured against the
-same clock marks rather than their own timestamps.
+Systems: ``violet`` (the session as the engine opens it: agreed words are high-stability
+interims until a pause finalizes the utterance), ``violet-agreed`` (the same session sending
+agreed words as Finals at once, whisper_streaming's semantics) and ``baseline``
+(:class:`LocalAgreementBaseline`).
+
+Final-word latency = wall time the Final holding a word was returned - wall time the chunk
+holding the end of the word was sent. Stable-word latency counts a word from when it first
+appears as final *or* in a high-stability interim (text the session will not revise). Word end
+times come from a reference alignment (offline faster-whisper, beam 5, word timestamps)
+matched to the output words, so every system is measured against the same clock marks rather
+than its own timestamps.
 
 Usage: ``python bench/streaming_latency.py [--audio PATH] [--repeat N] [--concat N]``.
 """
@@ -25,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import av
@@ -35,9 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
 
-from faster_whisper import WhisperModel  # noqa: E402
+from faster_whisper import WhisperModel
 
-from violet_grpc.miner.engines.asr import (  # noqa: E402
+from violet_grpc.miner.engines.asr import (
     SAMPLE_RATE,
     Final,
     Interim,
@@ -47,8 +56,8 @@ from violet_grpc.miner.engines.asr import (  # noqa: E402
     StreamSession,
     Word,
 )
-from violet_grpc.miner.engines.faster_whisper_engine import FasterWhisperEngine  # noqa: E402
-from violet_grpc.miner.engines.streaming_decoder import (  # noqa: E402
+from violet_grpc.miner.engines.faster_whisper_engine import FasterWhisperEngine
+from violet_grpc.miner.engines.streaming_decoder import (
     StreamingDecoder,
     StreamTuning,
 )
@@ -163,7 +172,7 @@ def _run_realtime(session: StreamSession, audio: np.ndarray, chunk_ms: int) -> _
     while not done:
         pending, done = _drain(inbox)
         if pending:
-            _record(run, lambda: session.accept(np.concatenate(pending)))
+            _record(run, partial(session.accept, np.concatenate(pending)))
     _record(run, session.finish)
     run.end = time.perf_counter()
     feeder.join()

@@ -8,6 +8,10 @@ import pytest
 
 pytest_plugins = ["tests.servers", "tests.emulators"]
 
+# W&B telemetry is on by default for real runs; tests that check it install their own
+# (tests/telemetry), the rest (and the processes they start) run without it.
+os.environ.setdefault("VIOLET_TELEMETRY", "off")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("VIOLET_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
 JFK_TEXT = (

@@ -6,6 +6,7 @@
     violet tasks list | get ID     read tasks
     violet tts "text" -o out.wav   speech; --stream writes audio as it arrives
     violet translate FILE --source en --target es -o out
+    violet wallet create | chain register | chain list   wallets and the local chain
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ DEFAULT_SERVER = os.environ.get("VIOLET_SERVER", "127.0.0.1:50051")
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``violet`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("proxy", "miner"):
+    if argv and argv[0] in ("proxy", "miner", "validator"):
         _run_role(argv[0], argv[1:])
         return
     parser = _parser()
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _run_role(role: str, argv: list[str]) -> None:
     if role == "proxy":
         from violet_grpc.proxy.server import main as role_main
+    elif role == "validator":
+        from violet_grpc.neurons.validator import main as role_main
     else:
         from violet_grpc.miner.server import main as role_main
     role_main(argv)
@@ -61,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
     sub.add_parser("proxy", help="run the proxy (see 'violet proxy --help')")
     sub.add_parser("miner", help="run a miner (see 'violet miner --help')")
+    sub.add_parser("validator", help="run a validator neuron (see 'violet validator --help')")
+    from violet_grpc.neurons.admin import add_commands
+
+    add_commands(sub)
 
     up = sub.add_parser("up", help="start proxy, miner and Envoy locally on embedded defaults")
     up.add_argument("--home", default=os.environ.get("VIOLET_HOME", ".violet"), help="state directory (tasks, files, logs)")
@@ -69,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--rest-port", type=int, default=8000, help="Envoy REST port")
     up.add_argument("--no-rest", action="store_true", help="do not start Envoy")
     up.add_argument("--engines", default="asr,tts,translate", help="miner engines to load")
+    up.add_argument("--auth", choices=["on", "off"], default=os.environ.get("VIOLET_AUTH", "on"),
+                    help="hotkey-signed calls between proxy, miner and validator [env VIOLET_AUTH; default on]")
+    up.add_argument("--no-validator", action="store_true", help="do not start the validator")
     up.set_defaults(handler=_cmd_up)
 
     tr = sub.add_parser("transcribe", help="transcribe an audio file (batch, or --stream)")
@@ -112,7 +122,8 @@ def _cmd_up(args: argparse.Namespace) -> None:
     from violet_grpc.stack import Stack, StackConfig
 
     config = StackConfig(home=Path(args.home), proxy_port=args.proxy_port, miner_port=args.miner_port,
-                         rest_port=None if args.no_rest else args.rest_port, engines=args.engines)
+                         rest_port=None if args.no_rest else args.rest_port, engines=args.engines,
+                         auth=args.auth == "on", validator=not args.no_validator)
     Stack(config).run_forever()
 
 

@@ -27,16 +27,58 @@ def setting(default: Any, env: str, help: str, flag: str | None = None, **extra:
     return field(default=default, metadata=meta | extra)
 
 
+DEFAULT_WALLET_PATH = os.environ.get("BT_WALLET_PATH", str(Path.home() / ".bittensor" / "wallets"))
+
+
 @dataclass
-class ProxySettings:
+class NeuronSettings:
+    """Identity and chain of a process: its wallet, the subnet, and whether calls are signed."""
+
+    network: str = setting(
+        "local", "BT_NETWORK", "chain: local (registry file), finney, test, or a ws:// endpoint",
+        flag="--subtensor.network",
+    )
+    netuid: int = setting(0, "BT_NETUID", "subnet uid (0: the network's default; finney 49, test 424)", flag="--netuid")
+    wallet_name: str = setting("default", "BT_WALLET_NAME", "wallet (coldkey) name", flag="--wallet.name")
+    wallet_hotkey: str = setting("default", "BT_WALLET_HOTKEY", "hotkey name in the wallet", flag="--wallet.hotkey")
+    wallet_path: str = setting(DEFAULT_WALLET_PATH, "BT_WALLET_PATH", "folder holding wallets", flag="--wallet.path")
+    local_chain: str = setting(
+        str(DEFAULT_HOME / "chain.json"), "VIOLET_LOCAL_CHAIN", "registry file of the local chain"
+    )
+    auth: bool = setting(
+        True, "VIOLET_AUTH", "sign and verify miner/validator/proxy calls with hotkeys (on|off)"
+    )
+    auth_max_age_seconds: float = setting(10.0, "VIOLET_AUTH_MAX_AGE", "seconds a call signature stays fresh")
+    nonce_store: str = setting(
+        "", "VIOLET_NONCE_STORE", "SQLite file of seen nonces shared by processes on one host (empty: in memory)"
+    )
+    min_validator_stake: float = setting(
+        0.0, "VIOLET_MIN_VALIDATOR_STAKE", "stake a validator needs to call validator methods"
+    )
+    proxy_hotkey: str = setting(
+        "", "VIOLET_PROXY_HOTKEY", "the proxy's hotkey (SS58): miners trust it, callers sign for it"
+    )
+    logging_debug: bool = setting(False, "VIOLET_DEBUG", "debug logging (on|off)", flag="--logging.debug")
+
+
+@dataclass
+class ProxySettings(NeuronSettings):
     """The proxy: public API, miner/validator gateways, task orchestration."""
 
     host: str = setting("127.0.0.1", "VIOLET_PROXY_HOST", "address the gRPC server binds")
     port: int = setting(50051, "VIOLET_PROXY_PORT", "gRPC port (0 picks a free one)")
     task_store: str = setting(
-        str(DEFAULT_HOME / "tasks.db"), "VIOLET_TASK_STORE", "task store URI: sqlite:///PATH or a .db path"
+        str(DEFAULT_HOME / "tasks.db"), "VIOLET_TASK_STORE",
+        "task store URI: sqlite:///PATH, a .db path, or firestore://PROJECT[/PREFIX]",
     )
-    file_store: str = setting(str(DEFAULT_HOME / "files"), "VIOLET_FILE_STORE", "file store URI: file:///PATH or a path")
+    file_store: str = setting(
+        str(DEFAULT_HOME / "files"), "VIOLET_FILE_STORE", "file store URI: file:///PATH, a path, or gs://BUCKET[/PREFIX]"
+    )
+    firebase_credentials: str = setting(
+        "", "VIOLET_FIREBASE_CREDENTIALS",
+        "Firebase service-account JSON for gs:// and firestore:// stores (empty: db/violet.json if present,"
+        " else application default credentials)",
+    )
     miners: list[str] = setting(
         [], "VIOLET_MINERS", "miner gRPC endpoints host:port (comma-separated in the environment)"
     )
@@ -52,7 +94,7 @@ class ProxySettings:
 
 
 @dataclass
-class MinerSettings:
+class MinerSettings(NeuronSettings):
     """A miner: the Miner gRPC server and its engines."""
 
     host: str = setting("127.0.0.1", "VIOLET_MINER_HOST", "address the gRPC server binds", flag="--axon.ip")
@@ -82,6 +124,34 @@ class MinerSettings:
     pull_url: str = setting(
         "", "VIOLET_PULL_URL", "proxy REST base URL to pull work from (pull mode, e.g. http://host:8000)"
     )
+    external_ip: str = setting(
+        "", "VIOLET_EXTERNAL_IP", "IP published on chain for this miner (default: --axon.ip)", flag="--axon.external_ip"
+    )
+    external_port: int = setting(
+        0, "VIOLET_EXTERNAL_PORT", "port published on chain (default: the bound port)", flag="--axon.external_port"
+    )
+
+
+@dataclass
+class ValidatorSettings(NeuronSettings):
+    """A validator: challenges miners, evaluates organic work, sets weights."""
+
+    proxy_server_url: str = setting(
+        "", "PROXY_SERVER_URL", "proxy gRPC endpoint host:port for organic evaluation (empty: none)",
+        flag="--proxy_server_url",
+    )
+    epoch_seconds: float = setting(
+        1200.0, "VIOLET_EPOCH_SECONDS", "seconds between set_weights (finney's rate limit is ~100 blocks)"
+    )
+    round_seconds: float = setting(20.0, "VIOLET_ROUND_SECONDS", "seconds between challenge rounds")
+    ema_alpha: float = setting(0.3, "VIOLET_EMA_ALPHA", "weight of the newest round in the score EMA")
+    timeout_seconds: float = setting(30.0, "VIOLET_CHALLENGE_TIMEOUT", "longest a miner may take on a challenge")
+    state_dir: str = setting(str(DEFAULT_HOME / "validator"), "VIOLET_VALIDATOR_STATE", "scores and weight logs")
+    challenges: list[str] = setting(
+        ["transcription", "synthesis", "translation"], "VIOLET_CHALLENGES", "challenge kinds to run"
+    )
+    seed: int = setting(0, "VIOLET_VALIDATOR_SEED", "random seed of the challenges (0: fresh randomness)")
+    cpu_threads: int = setting(0, "VIOLET_CPU_THREADS", "threads for the validator's own models (0 = default)")
 
 
 def _flag(f: dataclasses.Field[Any]) -> str:
@@ -107,8 +177,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
         if kind == list[str]:
             parser.add_argument(_flag(f), dest=dest, action="append", default=None, help=help_text, metavar="A,B")
         else:
+            # Booleans also work as bare switches (the seed's ``--logging.debug``).
+            switch = {"nargs": "?", "const": True} if kind is bool else {}
             parser.add_argument(_flag(f), dest=dest, type=lambda raw, k=kind: _convert(k, raw), default=None,
-                                help=help_text, metavar=f.name.upper())
+                                help=help_text, metavar=f.name.upper(), **switch)
 
 
 def from_namespace(cls: type[S], namespace: argparse.Namespace, environ: dict[str, str] | None = None) -> S:

@@ -1,6 +1,9 @@
 """``violet up``: the whole network on one machine, as child processes.
 
-Miner first (it loads models), then the proxy pointed at it, then Envoy for REST. Each
+Wallets first (created under ``HOME/wallets``; miner and validator registered on the local
+chain ``HOME/chain.json``), then the miner neuron (it loads models and publishes its
+endpoint), the proxy pointed at it, the validator, and Envoy for REST. Calls between them
+are hotkey-signed unless ``auth`` is off. Each
 child logs to ``HOME/logs/ROLE.log``; the stack waits until every part answers its health
 check, prints where it listens, and stops the children on Ctrl-C or SIGTERM.
 """
@@ -31,6 +34,39 @@ class StackConfig:
     admin_port: int = 9901
     engines: str = "asr,tts,translate"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Hotkey-signed calls between proxy, miner and validator (on unless a deployment says otherwise).
+    auth: bool = True
+    #: Run a validator neuron too (challenges the miner, sets weights on the local chain).
+    validator: bool = True
+    validator_round_seconds: float = 60.0
+    validator_epoch_seconds: float = 300.0
+
+
+#: Wallet names `violet up` creates under HOME/wallets (hotkey "default" each).
+STACK_WALLETS = {"proxy": "violet-proxy", "miner": "violet-miner", "validator": "violet-validator"}
+#: Stake the local validator is registered with.
+STACK_VALIDATOR_STAKE = 1000.0
+
+
+def prepare_identities(home: Path) -> dict[str, str]:
+    """Creates the stack's wallets and registers miner and validator on the local chain.
+
+    Returns each role's hotkey (SS58). Idempotent: a second `violet up` reuses them.
+    """
+    from violet_grpc.auth.wallets import coldkey_address, create_wallet
+    from violet_grpc.chain import LocalChain
+
+    chain = LocalChain(home / "chain.json", 49)
+    hotkeys = {}
+    for role, name in STACK_WALLETS.items():
+        wallet = create_wallet(name, "default", home / "wallets")
+        hotkeys[role] = wallet.hotkey.ss58_address
+        if role == "miner":
+            chain.register(hotkeys[role], coldkey=coldkey_address(wallet))
+        elif role == "validator":
+            chain.register(hotkeys[role], coldkey=coldkey_address(wallet), stake=STACK_VALIDATOR_STAKE,
+                           validator_permit=True)
+    return hotkeys
 
 
 class Stack:
@@ -44,7 +80,8 @@ class Stack:
         logs = self.config.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = (logs / f"{role}.log").open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.config.extra_env}
+        # W&B offline runs land in the stack's state home unless WANDB_DIR says otherwise.
+        env = {"WANDB_DIR": str(self.config.home), **os.environ, "PYTHONUNBUFFERED": "1", **self.config.extra_env}
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.procs[role] = proc
         return proc
@@ -56,14 +93,29 @@ class Stack:
         proxy_addr = f"{c.host}:{c.proxy_port}"
         miner_addr = f"{c.host}:{c.miner_port}"
         python = sys.executable
-        self._spawn("miner", [python, "-m", "violet_grpc.miner.server", "--axon.ip", c.host, "--axon.port",
-                              str(c.miner_port), "--engines", c.engines, "--proxy_server_url", proxy_addr])
+        hotkeys = prepare_identities(c.home)
+
+        def identity(role: str) -> list[str]:
+            return ["--subtensor.network", "local", "--netuid", "49", "--local-chain", str(c.home / "chain.json"),
+                    "--wallet.path", str(c.home / "wallets"), "--wallet.name", STACK_WALLETS[role],
+                    "--wallet.hotkey", "default", "--auth", "on" if c.auth else "off",
+                    "--proxy-hotkey", hotkeys["proxy"]]
+
+        self._spawn("miner", [python, "-m", "violet_grpc.neurons.miner", "--axon.ip", c.host, "--axon.port",
+                              str(c.miner_port), "--engines", c.engines, "--proxy_server_url", proxy_addr,
+                              *identity("miner")])
         self._spawn("proxy", [python, "-m", "violet_grpc.proxy.server", "--host", c.host, "--port", str(c.proxy_port),
                               "--task-store", str(c.home / "tasks.db"), "--file-store", str(c.home / "files"),
-                              "--miners", miner_addr])
+                              "--miners", miner_addr, *identity("proxy")])
         deadline = time.monotonic() + timeout
         self._wait_grpc("proxy", proxy_addr, deadline)
         self._wait_grpc("miner", miner_addr, deadline)
+        if c.validator:
+            self._spawn("validator", [python, "-m", "violet_grpc.neurons.validator", "--proxy_server_url", proxy_addr,
+                                      "--state-dir", str(c.home / "validator"),
+                                      "--round-seconds", str(c.validator_round_seconds),
+                                      "--epoch-seconds", str(c.validator_epoch_seconds), *identity("validator")])
+            self._wait_log("validator", "violet validator", deadline)
         if c.rest_port is not None:
             self._start_envoy(deadline)
 
@@ -95,6 +147,16 @@ class Stack:
                 pass
             time.sleep(0.3)
         raise TimeoutError(f"{role} did not become healthy at {address}")
+
+    def _wait_log(self, role: str, marker: str, deadline: float) -> None:
+        """Waits until a child that serves nothing (the validator) says it is running."""
+        log = self.config.home / "logs" / f"{role}.log"
+        while time.monotonic() < deadline:
+            self._check_alive(role)
+            if log.exists() and marker in log.read_text(errors="replace"):
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"{role} did not start (no {marker!r} in {log})")
 
     def _wait_http(self, role: str, url: str, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -128,6 +190,10 @@ class Stack:
             c = self.config
             print(f"proxy  gRPC  {c.host}:{c.proxy_port}   (grpcurl -plaintext {c.host}:{c.proxy_port} list)")
             print(f"miner  gRPC  {c.host}:{c.miner_port}")
+            if c.validator:
+                print(f"validator  weights every {c.validator_epoch_seconds:g} s on the local chain "
+                      f"({c.home}/chain.json; 'violet chain list --local-chain {c.home}/chain.json')")
+            print(f"auth  {'on: hotkey-signed calls' if c.auth else 'OFF'} (wallets in {c.home}/wallets)")
             if c.rest_port is not None:
                 print(f"REST  (Envoy) http://{c.host}:{c.rest_port}   (curl http://{c.host}:{c.rest_port}/health)")
             print(f"state and logs in {c.home}/  — Ctrl-C stops", flush=True)

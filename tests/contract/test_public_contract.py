@@ -51,14 +51,17 @@ async def test_miner_capabilities_name_model_languages_and_voices(local_net):
     assert any(v.voice_id == "en_US-joe-medium" for v in caps.voices)
 
 
-async def test_unserved_methods_answer_unimplemented_with_reason(local_net):
+async def test_validator_gateway_lists_evaluation_work_and_checks_input(local_net):
+    # local_net runs with auth off; signed validator calls are tested in tests/auth.
     async with local_net.channel() as channel:
         stub = validator_gateway_pb2_grpc.ValidatorGatewayServiceStub(channel)
+        reply = await stub.ListEvaluationTasks(validator_gateway_pb2.ListEvaluationTasksRequest(validator_id="v"))
+        assert list(reply.tasks) == [] and reply.next_page_token == ""
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.ListEvaluationTasks(validator_gateway_pb2.ListEvaluationTasksRequest(validator_id="v"))
+            await stub.ListEvaluationTasks(validator_gateway_pb2.ListEvaluationTasksRequest(validator_id=" "))
     error = from_rpc_error(caught.value)
-    assert isinstance(error, errors.Unimplemented)
-    assert error.reason == "VALIDATOR_GATEWAY_UNAVAILABLE"
+    assert isinstance(error, errors.InvalidArgument)
+    assert error.reason == "MISSING_FIELD"
 
 
 @pytest.mark.skipif(shutil.which("grpcurl") is None, reason="grpcurl is installed with the dev extra")

@@ -19,7 +19,7 @@ from violet_grpc.text_normalize import normalize_text
 def _start_miner(tmp_path, name: str, port: int) -> subprocess.Popen[bytes]:
     log = (tmp_path / f"{name}.log").open("wb")
     argv = [sys.executable, "-m", "violet_grpc.miner.server", "--axon.port", str(port), "--engines", "asr",
-            "--miner-id", name, "--max-slots", "1"]
+            "--miner-id", name, "--max-slots", "1", "--auth", "off"]
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -28,7 +28,7 @@ async def two_miner_net(tmp_path):
     ports = {"miner-a": free_port(), "miner-b": free_port()}
     procs = {name: _start_miner(tmp_path, name, port) for name, port in ports.items()}
     proxy = await create_proxy(ProxySettings(
-        port=0, task_store=str(tmp_path / "tasks.db"), file_store=str(tmp_path / "files"),
+        auth=False, port=0, task_store=str(tmp_path / "tasks.db"), file_store=str(tmp_path / "files"),
         miners=[f"127.0.0.1:{p}" for p in ports.values()], heartbeat_seconds=0.5))
     registry = proxy.ctx.registry
     for _ in range(240):

@@ -108,7 +108,7 @@ async def test_answer_for_a_task_not_assigned_is_refused_and_changes_nothing(loc
 def _start_proxy(home, port: int, miner_port: int) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "violet_grpc.proxy.server", "--port", str(port),
             "--task-store", str(home / "tasks.db"), "--file-store", str(home / "files"),
-            "--miners", f"127.0.0.1:{miner_port}", "--lease-seconds", "6", "--heartbeat-seconds", "1"]
+            "--miners", f"127.0.0.1:{miner_port}", "--lease-seconds", "6", "--heartbeat-seconds", "1", "--auth", "off"]
     log = (home / f"proxy-{time.monotonic_ns()}.log").open("wb")
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
@@ -130,7 +130,7 @@ async def _wait_serving(address: str, timeout: float = 60) -> None:
 
 
 async def test_sigkilled_proxy_restarts_and_finishes_every_accepted_task_once(tmp_path, engines, short_wav):
-    miner, miner_port, _ = await create_miner(MinerSettings(port=0, miner_id="steady-miner", max_slots=2), engines)
+    miner, miner_port, _ = await create_miner(MinerSettings(port=0, miner_id="steady-miner", max_slots=2, auth=False), engines)
     port = free_port()
     address = f"127.0.0.1:{port}"
     proxy = _start_proxy(tmp_path, port, miner_port)

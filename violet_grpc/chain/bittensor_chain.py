@@ -70,7 +70,7 @@ class BittensorChain:
             netuid=self.netuid,
             block=int(graph.block),
             neurons=tuple(
-                Neuron(uid=n.uid, hotkey=n.hotkey, coldkey=n.coldkey, stake=float(n.total_stake.tao),
+                Neuron(uid=n.uid, hotkey=n.hotkey, coldkey=n.coldkey, stake=_amount(n.total_stake),
                        validator_permit=n.validator_permit, endpoint=n.axon or "")
                 for n in graph.neurons
             ),
@@ -107,3 +107,8 @@ class BittensorChain:
 
     def __repr__(self) -> str:
         return f"BittensorChain(network={self.network!r}, netuid={self.netuid})"
+
+
+def _amount(balance: Any) -> float:
+    """A stake as a plain number in its own unit (alpha on a subnet, TAO on root)."""
+    return float(balance.amount)

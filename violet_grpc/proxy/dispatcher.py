@@ -76,14 +76,24 @@ class Dispatcher:
         for task in await self.store.dispatchable(now=now, limit=256):
             if not await self._assign(task):
                 continue
+        # A task whose completion failed after its last answer came in (the store refused a
+        # write) would otherwise stay AGGREGATING until the proxy restarts; finish is idempotent.
+        for task in await self.store.aggregating(limit=64):
+            try:
+                await self.orchestrator.finish(task.task_id)
+            except errors.VioletError as exc:
+                log.warning("task %s is still aggregating: %s", task.task_id, exc.message)
 
     async def _assign(self, task: Task) -> bool:
         now = utcnow()
         busy = {a.miner_id for a in task.assignments if a in task.active_leases(now) or a in task.submitted()}
         needed = task.spec.redundancy - len(busy)
+        # A miner whose lease on this task failed or expired (it hung, or crashed) gets the task
+        # back only when no other miner can take it; otherwise a retry may land on it again.
+        tried = {a.miner_id for a in task.assignments} - busy
         assigned = False
         for _ in range(needed):
-            miner = self.registry.pick(task.type, exclude=busy)
+            miner = self.registry.pick(task.type, exclude=busy | tried) or self.registry.pick(task.type, exclude=busy)
             if miner is None:
                 break
             assignment = await self.store.lease(task.task_id, miner.miner_id, now=now, lease_seconds=self.lease_seconds)

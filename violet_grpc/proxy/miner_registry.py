@@ -1,8 +1,16 @@
 """The miners a proxy knows: where they are, what they serve, how loaded and how good.
 
 Miners come from configuration (probed with GetCapabilities every heartbeat interval) or
-announce themselves with MinerGateway.Heartbeat. A miner not heard from within two
-intervals is offline and gets no new work.
+announce themselves with MinerGateway.Heartbeat. A miner that goes away is offline within
+one heartbeat interval and gets no new work:
+
+- a miner the proxy holds a channel to is probed the moment that channel's connection drops
+  (a stopped or crashed process closes it), and a failed probe or call takes it offline at
+  once; configured miners are also probed every interval (a backstop of two intervals
+  covers a miner that hangs with its connection open);
+- a miner known only from heartbeats is asked to beat every half interval
+  (:attr:`MinerRegistry.heartbeat_request_seconds`) and is offline once a whole interval
+  passes without one (two beats missed).
 """
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import grpc
@@ -45,15 +54,31 @@ class MinerHandle:
         return max(0, self.capabilities.max_slots - self.in_flight)
 
 
+def _known_hotkey(miner: MinerHandle) -> str | None:
+    """The miner's hotkey, or None while a configured endpoint has not told it yet."""
+    return None if miner.miner_id.startswith("unprobed:") else miner.miner_id
+
+
 class MinerRegistry:
     """Known miners, their health and selection for new work."""
 
-    def __init__(self, static_endpoints: list[str], heartbeat_seconds: float, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        static_endpoints: list[str],
+        heartbeat_seconds: float,
+        *,
+        rng: random.Random | None = None,
+        channel_factory: Callable[[str, Callable[[], str | None]], grpc.aio.Channel] | None = None,
+    ) -> None:
         self.heartbeat_seconds = heartbeat_seconds
+        #: Opens a miner's channel given its endpoint and a function returning its hotkey
+        #: (None while unknown); the proxy passes one that signs calls when auth is on.
+        self._channel_factory = channel_factory
         self._miners: dict[str, MinerHandle] = {}
         self._static = list(static_endpoints)
         self._rng = rng or random.Random()
         self._probe_task: asyncio.Task[None] | None = None
+        self._watchers: dict[int, asyncio.Task[None]] = {}
         self.changed = asyncio.Event()
 
     # -- membership -----------------------------------------------------------------------
@@ -66,10 +91,22 @@ class MinerRegistry:
         """A miner by id."""
         return self._miners.get(miner_id)
 
+    @property
+    def heartbeat_request_seconds(self) -> int:
+        """How often heartbeat-only miners are asked to beat (whole seconds, as the wire says)."""
+        return max(1, int(self.heartbeat_seconds // 2))
+
     def is_online(self, miner: MinerHandle, now: datetime | None = None) -> bool:
-        """Heard from within two heartbeat intervals."""
+        """Heard from recently enough, and not unreachable since (see the module docstring)."""
         now = now or datetime.now(timezone.utc)
-        return miner.last_seen is not None and (now - miner.last_seen).total_seconds() <= 2 * self.heartbeat_seconds
+        if miner.last_seen is None:
+            return False
+        if miner.endpoint and miner.endpoint in self._static:
+            deadline = 2 * self.heartbeat_seconds  # probed every interval; failures act at once
+        else:
+            # Two requested beats must fit, so sub-2 s intervals get two of them.
+            deadline = max(self.heartbeat_seconds, 2 * self.heartbeat_request_seconds)
+        return (now - miner.last_seen).total_seconds() <= deadline
 
     def heartbeat(self, miner_id: str, endpoint: str, capabilities: miner_pb2.MinerCapabilities) -> MinerHandle:
         """Records a sign of life (from a Heartbeat RPC or a successful probe)."""
@@ -97,8 +134,36 @@ class MinerRegistry:
         if miner.channel is not None:
             asyncio.get_running_loop().create_task(miner.channel.close())
         miner.endpoint = endpoint
-        miner.channel = grpc.aio.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
+        if self._channel_factory is not None:
+            miner.channel = self._channel_factory(endpoint, lambda: _known_hotkey(miner))
+        else:
+            miner.channel = grpc.aio.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
         miner.stub = miner_pb2_grpc.MinerServiceStub(miner.channel)
+        self._watch(miner, miner.channel)
+
+    def _watch(self, miner: MinerHandle, channel: grpc.aio.Channel) -> None:
+        """Probes the miner as soon as its connection leaves READY (the process went away,
+        or restarted): the probe decides, so a mere reconnect does not take it offline."""
+
+        async def watch() -> None:
+            ready = grpc.ChannelConnectivity.READY
+            try:
+                state = channel.get_state(try_to_connect=True)
+                while state != grpc.ChannelConnectivity.SHUTDOWN and miner.channel is channel:
+                    await channel.wait_for_state_change(state)
+                    previous, state = state, channel.get_state(try_to_connect=False)
+                    if previous == ready and state != ready and miner.channel is channel and miner.endpoint:
+                        log.info("connection to miner %s at %s dropped (%s); probing", miner.miner_id,
+                                 miner.endpoint, state.name)
+                        await self._probe(miner.endpoint)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a closed channel ends the watch; nothing to report
+                log.debug("watch of %s ended", miner.endpoint, exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(watch())
+        self._watchers[id(channel)] = task
+        task.add_done_callback(lambda _: self._watchers.pop(id(channel), None))
 
     def offered(self, what: str) -> set[str]:
         """What online miners offer: "voices", "pairs" (as "en-es") or "languages" (ASR).
@@ -148,6 +213,8 @@ class MinerRegistry:
         """Stops probing and closes miner channels."""
         if self._probe_task:
             self._probe_task.cancel()
+        for watcher in list(self._watchers.values()):
+            watcher.cancel()
         for miner in self._miners.values():
             if miner.channel is not None:
                 await miner.channel.close()

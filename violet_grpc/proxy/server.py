@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -30,6 +30,9 @@ from violet.v1 import (
 )
 
 from violet_grpc import settings as settings_mod
+from violet_grpc import telemetry
+from violet_grpc.auth.identity import Identity, load_identity
+from violet_grpc.auth.policy import proxy_rules
 from violet_grpc.proxy.context import ProxyContext
 from violet_grpc.proxy.dispatcher import Dispatcher
 from violet_grpc.proxy.miner_registry import MinerRegistry
@@ -45,7 +48,7 @@ from violet_grpc.proxy.services.translation import TranslationServicer
 from violet_grpc.proxy.services.validator_gateway import ValidatorGatewayServicer
 from violet_grpc.proxy.stream_relay import StreamRelay
 from violet_grpc.proxy.task_events import TaskEvents
-from violet_grpc.server_common import SERVER_OPTIONS, add_health_and_reflection, bind, mark_serving, wait_for_termination
+from violet_grpc.server_common import CHANNEL_OPTIONS, SERVER_OPTIONS, add_health_and_reflection, bind, mark_serving, wait_for_termination
 from violet_grpc.settings import ProxySettings
 from violet_grpc.storage import RetryPolicy, file_store_from_uri, task_store_from_uri
 
@@ -85,12 +88,20 @@ class RunningProxy:
         await self.ctx.store.close()
 
 
-def build_context(settings: ProxySettings) -> ProxyContext:
-    """Wires stores, registry, orchestrator, dispatcher and relay from settings."""
-    store = task_store_from_uri(settings.task_store)
-    files = file_store_from_uri(settings.file_store)
+def build_context(settings: ProxySettings, identity: Identity | None = None) -> ProxyContext:
+    """Wires stores, registry, orchestrator, dispatcher and relay from settings.
+
+    With an ``identity`` (auth on), calls to miners are signed with the proxy's hotkey.
+    """
+    store = task_store_from_uri(settings.task_store, credentials=settings.firebase_credentials or None)
+    files = file_store_from_uri(settings.file_store, credentials=settings.firebase_credentials or None)
     events = TaskEvents()
-    registry = MinerRegistry(settings.miners, settings.heartbeat_seconds)
+    channels = None
+    if identity is not None:
+        def channels(endpoint: str, receiver: Callable[[], str | None]) -> grpc.aio.Channel:
+            return identity.channel(endpoint, receiver, options=CHANNEL_OPTIONS)
+    registry = MinerRegistry(settings.miners, settings.heartbeat_seconds, channel_factory=channels)
+    store = telemetry.instrument_proxy(store, registry, telemetry.current())
     orchestrator = Orchestrator(store, files, events, RetryPolicy(max_attempts=settings.max_attempts))
     dispatcher = Dispatcher(orchestrator, registry, lease_seconds=settings.lease_seconds)
     orchestrator.on_created(dispatcher.wake)
@@ -99,9 +110,15 @@ def build_context(settings: ProxySettings) -> ProxyContext:
 
 
 async def create_server(settings: ProxySettings) -> RunningProxy:
-    """Builds, binds and starts the proxy (port 0 picks a free port)."""
-    ctx = build_context(settings)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    """Builds, binds and starts the proxy (port 0 picks a free port).
+
+    With ``settings.auth`` (the default) the miner and validator gateways take only
+    hotkey-signed calls from registered neurons; the public services stay open.
+    """
+    identity = load_identity(settings) if settings.auth else None
+    ctx = build_context(settings, identity)
+    interceptors = identity.interceptors(proxy_rules()) if identity else []
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     port = bind(server, settings.host, settings.port)
     system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(ctx), server)
     transcription_pb2_grpc.add_TranscriptionServiceServicer_to_server(TranscriptionServicer(ctx), server)
@@ -110,7 +127,7 @@ async def create_server(settings: ProxySettings) -> RunningProxy:
     files_pb2_grpc.add_FilesServiceServicer_to_server(FilesServicer(ctx), server)
     tasks_pb2_grpc.add_TasksServiceServicer_to_server(TasksServicer(ctx), server)
     miner_gateway_pb2_grpc.add_MinerGatewayServiceServicer_to_server(MinerGatewayServicer(ctx), server)
-    validator_gateway_pb2_grpc.add_ValidatorGatewayServiceServicer_to_server(ValidatorGatewayServicer(), server)
+    validator_gateway_pb2_grpc.add_ValidatorGatewayServiceServicer_to_server(ValidatorGatewayServicer(ctx), server)
     openai_audio_pb2_grpc.add_OpenAIAudioServiceServicer_to_server(OpenAIAudioServicer(ctx), server)
     health_servicer = add_health_and_reflection(server, SERVICE_NAMES)
     await server.start()
@@ -128,6 +145,7 @@ async def serve(settings: ProxySettings) -> None:
         await wait_for_termination(running.server)
     finally:
         await running.stop()
+        telemetry.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

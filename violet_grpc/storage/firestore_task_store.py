@@ -3,24 +3,28 @@
 URI: ``firestore://PROJECT[/COLLECTION_PREFIX][?database=DB]``.
 
 Layout: one document per task in ``PREFIX_tasks`` (id = task id) that holds the task *and*
-its assignments (leases) as an array of maps, so every transition reads and writes one
-document inside one Firestore transaction: the same serializable read-modify-write SQLite's
-``BEGIN IMMEDIATE`` gives. Two documents ride along in the same transactions:
+its assignments (leases) as an array of maps, so every transition is a read-modify-write of
+one document, committed only if the document is still the version that was read (its update
+time is the precondition). That compare-and-swap serializes transitions per task exactly as
+SQLite's ``BEGIN IMMEDIATE`` does, across any number of proxy replicas. Other documents are
+written in the same atomic batch:
 
-- ``PREFIX_idempotency/<sha256(key)>`` → task id, created with ``create()`` (fails if it
-  exists) together with the task, so one key makes one task across every replica;
+- ``PREFIX_idempotency/<sha256(key)>`` → task id, created (fails if it exists) together with
+  the task, so one key makes one task across every replica;
 - ``PREFIX_payloads/<task>.a<attempt>`` and ``<task>.result``: miners' answers and the final
   transcript, zlib-compressed JSON, kept out of the task document so it stays small (Firestore
-  caps a document at 1 MiB) and written once in the transaction that accepts them.
+  caps a document at 1 MiB) and written once, in the batch that accepts them;
+- ``PREFIX_evaluations/<task>.<validator hash>``: validators' verdicts (``_firestore_evaluations``).
 
 Derived fields on the task document make the sweeps indexable: ``min_lease_expire_us``
 (earliest running lease, for ``expire_leases``), ``leased_miners`` (for ``miner_leases``),
 ``seq`` (creation order: microseconds, a per-process counter, the task id) and
 ``complete_key`` (completion order). Production Firestore needs the composite indexes in
-``deploy/firestore.indexes.json``; the emulator needs none.
+``deploy/firestore.indexes.json`` (written for the prefix ``violet``; deploy them with
+``firebase deploy --only firestore:indexes``); the emulator needs none.
 
-Every blocking SDK call runs on a worker thread; a transaction the server aborts because of
-contention is retried with jittered backoff.
+Every blocking SDK call runs on a worker thread; a write that lost a race is re-decided on
+fresh data after a short jittered backoff.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ from urllib.parse import parse_qs, urlparse
 
 from violet_grpc import errors
 from violet_grpc.storage._firebase import FIRESTORE_EMULATOR_ENV, close_app, open_app
+from violet_grpc.storage._firestore_evaluations import FirestoreEvaluations
 from violet_grpc.storage.task_store import RetryPolicy, SubmitOutcome
 from violet_grpc.tasks import (
     Assignment,
@@ -60,6 +65,9 @@ from violet_grpc.transcripts import transcript_from_json, transcript_to_json
 
 T = TypeVar("T")
 Doc = dict[str, Any]
+# Aliases because the class defines a method named `list`, which shadows the builtin there.
+TaskList = list[Task]
+IdList = list[str]
 
 _OPEN_STATES = (TaskState.QUEUED, TaskState.ASSIGNED, TaskState.PROCESSING)
 _FINAL_STATES = (TaskState.COMPLETED, TaskState.FAILED)
@@ -67,16 +75,16 @@ _DEFAULT_PAGE_SIZE = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Largest compressed payload kept in one document (Firestore's limit is 1 MiB per document).
 _MAX_PAYLOAD_BYTES = 1_000_000
-#: Attempts inside the SDK's transaction runner, then rounds of our own with backoff.
-_TX_ATTEMPTS = 8
+#: How long a transition keeps retrying lost races before reporting contention.
 _TX_DEADLINE_SECONDS = 30.0
 _ORDER_KEY = re.compile(r"^(\d{20}\|)?\d{20}\|\d{12}\|[0-9a-f]{32}$")
 _counter = itertools.count()
 _counter_lock = threading.Lock()
 
 
-class FirestoreTaskStore:
-    """Tasks and leases in Cloud Firestore, shared by every proxy replica."""
+class FirestoreTaskStore(FirestoreEvaluations):
+    """Tasks and leases in Cloud Firestore, shared by every proxy replica (validators'
+    evaluations too: see ``_firestore_evaluations``)."""
 
     backend = "firestore"
 
@@ -98,6 +106,7 @@ class FirestoreTaskStore:
         self._tasks = self._db.collection(_collection(prefix, "tasks"))
         self._payloads = self._db.collection(_collection(prefix, "payloads"))
         self._keys = self._db.collection(_collection(prefix, "idempotency"))
+        self._evaluations = self._db.collection(_collection(prefix, "evaluations"))
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="firestore-tasks")
 
     @classmethod
@@ -120,32 +129,37 @@ class FirestoreTaskStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _guarded, fn, *args)
 
-    def _transact(self, fn: Callable[[Any], T]) -> T:
-        """Runs ``fn(transaction)`` in a Firestore transaction, retrying contention aborts.
+    def _transact(self, fn: Callable[[_Transaction], T]) -> T:
+        """Runs ``fn(tx)`` as an optimistic transaction, retrying when another writer won.
 
-        ``fn`` may run several times: it must only read through the transaction and write
-        with it, and return what it decided.
+        ``fn`` reads through ``tx.get`` and writes through ``tx.set`` / ``tx.create``; the
+        writes commit in one atomic batch, each conditional on its document being unchanged
+        since ``fn`` read it (same update time, or still missing). A lost race re-runs ``fn``
+        on fresh data, so ``fn`` must only decide from what it read.
+
+        Why not Firestore's own (pessimistic) transactions: two of them reading the same
+        document both take shared locks and then wait for each other to commit; the emulator
+        settles that deadlock only by a 2 s lock timeout. Compare-and-swap on the update time
+        never blocks, gives the same serializability per document, and costs one retry.
         """
         from google.api_core import exceptions as gexc
-        from google.cloud import firestore
 
         deadline = time.monotonic() + _TX_DEADLINE_SECONDS
-        delay = 0.005
+        delay = 0.002
         while True:
+            tx = _Transaction(self._db)
+            result = fn(tx)
             try:
-                return firestore.transactional(fn)(self._db.transaction(max_attempts=_TX_ATTEMPTS))
-            except (gexc.Aborted, ValueError) as exc:
-                # The SDK raises ValueError("Failed to commit transaction in N attempts.") when
-                # its own retries run out; both mean contention, so back off and go again.
-                if isinstance(exc, ValueError) and "attempts" not in str(exc):
-                    raise
+                tx.commit()
+                return result
+            except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Aborted) as exc:
                 if time.monotonic() > deadline:
                     raise errors.Unavailable(
                         "the task store is too contended right now; try again",
                         reason="TASK_STORE_CONTENDED", metadata={"backend": self.backend},
                     ) from exc
                 time.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 0.25)
+                delay = min(delay * 2, 0.1)
 
     def _task_ref(self, task_id: str) -> Any:
         return self._tasks.document(task_id)
@@ -199,9 +213,9 @@ class FirestoreTaskStore:
             doc["state"] = int(TaskState.PROCESSING)
             doc["attempts"] = 1
 
-        def tx_fn(tx: Any) -> tuple[str, bool]:
+        def tx_fn(tx: _Transaction) -> tuple[str, bool]:
             if key_ref is not None:
-                existing = key_ref.get(transaction=tx)
+                existing = tx.get(key_ref)
                 if existing.exists:
                     return str(existing.get("task_id")), False
                 tx.create(key_ref, {"task_id": task_id, "create_us": ts})
@@ -299,10 +313,10 @@ class FirestoreTaskStore:
 
     # -- leases -------------------------------------------------------------------------
 
-    async def dispatchable(self, *, now: datetime, limit: int) -> list[Task]:
+    async def dispatchable(self, *, now: datetime, limit: int) -> TaskList:
         return await self._run(self._dispatchable, now, limit)
 
-    def _dispatchable(self, now: datetime, limit: int) -> list[Task]:
+    def _dispatchable(self, now: datetime, limit: int) -> TaskList:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         # Whether a task needs a lease depends on `now` (leases run out), which no index can
@@ -336,8 +350,8 @@ class FirestoreTaskStore:
         ts = _us(now)
         ref = self._task_ref(task_id)
 
-        def tx_fn(tx: Any) -> Doc | None:
-            snap = ref.get(transaction=tx)
+        def tx_fn(tx: _Transaction) -> Doc | None:
+            snap = tx.get(ref)
             if not snap.exists:
                 return None
             doc = snap.to_dict()
@@ -365,8 +379,8 @@ class FirestoreTaskStore:
         ts = _us(now)
         ref = self._task_ref(task_id)
 
-        def tx_fn(tx: Any) -> None:
-            snap = ref.get(transaction=tx)
+        def tx_fn(tx: _Transaction) -> None:
+            snap = tx.get(ref)
             if not snap.exists:
                 return
             doc = snap.to_dict()
@@ -400,8 +414,8 @@ class FirestoreTaskStore:
             raise not_assigned
         ref = self._task_ref(task_id)
 
-        def tx_fn(tx: Any) -> SubmitOutcome:
-            snap = ref.get(transaction=tx)
+        def tx_fn(tx: _Transaction) -> SubmitOutcome:
+            snap = tx.get(ref)
             doc = snap.to_dict() if snap.exists else None
             held = _latest_of(doc, miner_id) if doc else None
             if doc is None or held is None:
@@ -448,8 +462,8 @@ class FirestoreTaskStore:
             raise not_assigned
         ref = self._task_ref(task_id)
 
-        def tx_fn(tx: Any) -> TaskState:
-            snap = ref.get(transaction=tx)
+        def tx_fn(tx: _Transaction) -> TaskState:
+            snap = tx.get(ref)
             doc = snap.to_dict() if snap.exists else None
             held = _latest_of(doc, miner_id) if doc else None
             if doc is None or held is None:
@@ -465,10 +479,10 @@ class FirestoreTaskStore:
 
         return await self._run(self._transact, tx_fn)
 
-    async def expire_leases(self, *, now: datetime, policy: RetryPolicy) -> list[str]:
+    async def expire_leases(self, *, now: datetime, policy: RetryPolicy) -> IdList:
         return await self._run(self._expire_leases, now, policy)
 
-    def _expire_leases(self, now: datetime, policy: RetryPolicy) -> list[str]:
+    def _expire_leases(self, now: datetime, policy: RetryPolicy) -> IdList:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         ts = _us(now)
@@ -478,8 +492,8 @@ class FirestoreTaskStore:
         for task_id in candidates:
             ref = self._task_ref(task_id)
 
-            def tx_fn(tx: Any, ref: Any = ref) -> bool:
-                snap = ref.get(transaction=tx)
+            def tx_fn(tx: _Transaction, ref: Any = ref) -> bool:
+                snap = tx.get(ref)
                 if not snap.exists:
                     return False
                 doc = snap.to_dict()
@@ -507,8 +521,8 @@ class FirestoreTaskStore:
         ref = self._task_ref(task_id)
         packed = _pack(json.dumps(transcript_to_json(result.transcript))) if result.transcript else None
 
-        def tx_fn(tx: Any) -> bool:
-            snap = ref.get(transaction=tx)
+        def tx_fn(tx: _Transaction) -> bool:
+            snap = tx.get(ref)
             if not snap.exists:
                 return False
             doc = snap.to_dict()
@@ -533,8 +547,8 @@ class FirestoreTaskStore:
         ts = _us(now)
         ref = self._task_ref(task_id)
 
-        def tx_fn(tx: Any) -> bool:
-            snap = ref.get(transaction=tx)
+        def tx_fn(tx: _Transaction) -> bool:
+            snap = tx.get(ref)
             if not snap.exists:
                 return False
             doc = snap.to_dict()
@@ -546,7 +560,7 @@ class FirestoreTaskStore:
 
         return await self._run(self._transact, tx_fn)
 
-    async def miner_leases(self, miner_id: str, *, now: datetime, limit: int) -> list[Task]:
+    async def miner_leases(self, miner_id: str, *, now: datetime, limit: int) -> TaskList:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         def _leases() -> list[Task]:
@@ -565,7 +579,7 @@ class FirestoreTaskStore:
 
         return await self._run(_leases)
 
-    async def aggregating(self, *, limit: int) -> list[Task]:
+    async def aggregating(self, *, limit: int) -> TaskList:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         def _ready() -> list[Task]:
@@ -573,6 +587,42 @@ class FirestoreTaskStore:
             return self._tasks_from_docs([snap.to_dict() for snap in query.limit(limit).stream()])
 
         return await self._run(_ready)
+
+
+class _Transaction:
+    """Reads now, writes later in one batch conditional on what was read (see ``_transact``)."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self._read: dict[str, Any] = {}
+        self._writes: list[tuple[str, Any, Doc]] = []
+
+    def get(self, ref: Any) -> Any:
+        snap = ref.get()
+        self._read[ref.path] = snap
+        return snap
+
+    def set(self, ref: Any, data: Doc) -> None:
+        self._writes.append(("set", ref, data))
+
+    def create(self, ref: Any, data: Doc) -> None:
+        self._writes.append(("create", ref, data))
+
+    def commit(self) -> None:
+        if not self._writes:
+            return
+        batch = self._db.batch()
+        for kind, ref, data in self._writes:
+            snap = self._read.get(ref.path)
+            if kind == "create" or (snap is not None and not snap.exists):
+                batch.create(ref, data)  # fails if someone created it meanwhile
+            elif snap is not None:
+                # Every field is written, so this replaces the document, but only if it is
+                # still the version that was read.
+                batch.update(ref, data, option=self._db.write_option(last_update_time=snap.update_time))
+            else:
+                batch.set(ref, data)  # a document nobody else writes (an answer's payload)
+        batch.commit()
 
 
 # -- state rules (mirror SqliteTaskStore) -------------------------------------------------
@@ -680,11 +730,16 @@ def _dt(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + timedelta(microseconds=us)
 
 
-def _seq(ts: int, task_id: str) -> str:
-    """Creation order: time, then this process's creation order, then the id (unique)."""
+def _order_key(ts: int) -> str:
+    """Sorts by time, then by this process's order of calls (ties in tests and bursts)."""
     with _counter_lock:
         n = next(_counter)
-    return f"{max(ts, 0):020d}|{n % 10**12:012d}|{task_id}"
+    return f"{max(ts, 0):020d}|{n % 10**12:012d}"
+
+
+def _seq(ts: int, task_id: str) -> str:
+    """Creation order: time, then this process's creation order, then the id (unique)."""
+    return f"{_order_key(ts)}|{task_id}"
 
 
 def _pack(text: str) -> bytes:

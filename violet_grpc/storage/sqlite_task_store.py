@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from violet_grpc import errors
+from violet_grpc.storage._sqlite_evaluations import SCHEMA as EVALUATION_SCHEMA
+from violet_grpc.storage._sqlite_evaluations import SqliteEvaluations
 from violet_grpc.storage.task_store import RetryPolicy, SubmitOutcome
 from violet_grpc.tasks import (
     Assignment,
@@ -79,8 +81,8 @@ _FINAL_STATES = (TaskState.COMPLETED, TaskState.FAILED)
 _DEFAULT_PAGE_SIZE = 50
 
 
-class SqliteTaskStore:
-    """Tasks and leases in one SQLite file."""
+class SqliteTaskStore(SqliteEvaluations):
+    """Tasks and leases in one SQLite file (validators' evaluations too: see ``_sqlite_evaluations``)."""
 
     backend = "sqlite"
 
@@ -93,10 +95,20 @@ class SqliteTaskStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(EVALUATION_SCHEMA)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:
+            # A full disk, a read-only file or a lock held too long: the store, not the
+            # request, is at fault, and retrying later may well succeed.
+            raise errors.Unavailable(
+                f"the task store at {self.path} cannot be used: {exc}",
+                reason="TASK_STORE_UNAVAILABLE",
+                metadata={"path": str(self.path)},
+            ) from exc
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from violet_grpc.evaluations import Evaluation
 from violet_grpc.tasks import Assignment, Page, Task, TaskResult, TaskSpec, TaskState, TaskType
 
 
@@ -128,6 +129,30 @@ class TaskStore(Protocol):
 
     async def aggregating(self, *, limit: int) -> list[Task]:
         """Tasks whose answers are all in but which are not completed yet (crash recovery)."""
+        ...
+
+    # -- validators' evaluations of organic tasks -------------------------------------------
+
+    async def record_evaluation(self, evaluation: Evaluation, *, now: datetime) -> bool:
+        """Keeps a validator's verdict on a COMPLETED task, once per (task, validator).
+
+        Returns False (and changes nothing) when this validator had judged the task before.
+        Raises NotFound for an unknown task, FailedPrecondition (``TASK_NOT_COMPLETED``) for
+        a task that is not completed, InvalidArgument (``MINER_DID_NOT_ANSWER``) for a score
+        of a miner without a submitted answer to the task."""
+        ...
+
+    async def unevaluated(
+        self, validator_id: str, *, type: TaskType | None = None, page_size: int = 0, page_token: str = "",
+        since: datetime | None = None,
+    ) -> Page:
+        """Completed tasks with at least one submitted answer that ``validator_id`` has not
+        evaluated, oldest completion first (completed at or after ``since`` when given).
+        ``page_size`` 0 means 20; a negative one or a foreign token raises InvalidArgument."""
+        ...
+
+    async def miner_evaluations(self, miner_id: str, *, limit: int = 50) -> list[Evaluation]:
+        """The newest verdicts that scored ``miner_id`` (whole verdicts), newest first."""
         ...
 
     async def close(self) -> None:

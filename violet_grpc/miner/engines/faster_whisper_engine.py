@@ -22,8 +22,8 @@ from violet_grpc.miner.engines.asr import (
     SAMPLE_RATE,
     Segment,
     StreamOptions,
-    Transcript,
     TranscribeOptions,
+    Transcript,
     Word,
 )
 from violet_grpc.miner.engines.streaming_decoder import StreamingDecoder, StreamTuning

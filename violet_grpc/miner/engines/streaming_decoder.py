@@ -11,16 +11,20 @@ well under a second after their audio, and the cost per step does not grow with 
 Invariants that keep tiny models out of repetition loops:
 - the prompt (``<|startofprev|>`` context) only holds text whose audio has left the buffer;
 - committed words are forced as the decoder *prefix*, which matches the buffer's audio;
-- decodes with repeated n-grams, a high compression ratio or that hit the token cap are dropped;
-- nothing is decoded unless VAD has heard speech in the buffer.
+- a phrase the decode says twice in a row is cut at the copy; decodes with short n-grams
+  repeated, a high compression ratio or that hit the token cap are dropped (after one retry
+  without earlier text in the prompt);
+- nothing is decoded unless VAD has heard speech: silence never reaches the model.
 """
 from __future__ import annotations
 
 import string
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from ctranslate2 import StorageView
+from ctranslate2.models import WhisperGenerationResult
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import merge_punctuations
@@ -40,6 +44,7 @@ from violet_grpc.miner.engines.asr import (
 
 _VAD_WINDOW = 512  # Silero v6 takes 32 ms windows at 16 kHz.
 _VAD_CONTEXT = 64  # ...each preceded by the last 4 ms of the previous one.
+_DETECT_LANGUAGE_S = 1.0  # audio a multilingual model hears before it names the language
 _PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 _APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
@@ -62,7 +67,10 @@ class StreamTuning:
         compression_ratio_threshold: gzip ratio above which a decode counts as a loop.
         prompt_tokens: How many tokens of earlier final text condition the decoder.
         beam_size: Beam width of the step decodes (greedy keeps a step cheap).
-        final_beam_size: Beam width of the decode that finalizes an utterance.
+        final_beam_size: Beam width of the decode that finalizes an utterance on which no
+            words were agreed yet (short ones, or audio that arrived in one piece): that
+            decode alone decides the text, so it searches wider. With agreed words forced as
+            the prefix, greedy (``beam_size``) is enough and keeps the pause-to-final short.
         finalize_agreed: Emit agreed words as :class:`Final` at once (whisper_streaming's
             semantics) instead of as high-stability interims until the pause. Agreed words
             are forced as the decoder prefix, so they never change either way; this only
@@ -82,7 +90,7 @@ class StreamTuning:
     compression_ratio_threshold: float = 2.4
     prompt_tokens: int = 64
     beam_size: int = 1
-    final_beam_size: int = 1
+    final_beam_size: int = 5
     finalize_agreed: bool = False
 
 
@@ -104,8 +112,11 @@ class StreamingVad:
         self._context = np.zeros(_VAD_CONTEXT, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self._in_speech = False
+        self._rise = -1  # where probabilities last rose above the lower threshold
         #: Samples classified so far (a multiple of the window).
         self.processed = 0
+        #: Sample index where the first speech since :meth:`rearm` started, or -1.
+        self.onset = -1
         #: Sample index where the latest speech run started, or -1.
         self.run_start = -1
         #: Sample index where the latest speech run ended (or ``processed`` while in speech).
@@ -131,17 +142,23 @@ class StreamingVad:
         for probability in probabilities:
             start = self.processed
             self.processed += _VAD_WINDOW
+            if probability < self._neg_threshold:
+                self._in_speech = False
+                self._rise = -1
+                continue
+            if self._rise < 0:
+                self._rise = start  # speech often fades in below the threshold
             if probability >= self._threshold and not self._in_speech:
                 self._in_speech = True
-                self.run_start = start
-            elif probability < self._neg_threshold and self._in_speech:
-                self._in_speech = False
+                self.run_start = self._rise
+                if self.onset < 0:
+                    self.onset = self._rise
             if self._in_speech:
                 self.run_end = self.processed
 
-    def speech_since(self, sample: int) -> bool:
-        """Whether any speech was heard at or after ``sample``."""
-        return self.run_end > sample
+    def rearm(self) -> None:
+        """Forget speech heard so far: :attr:`onset` will be the next speech (or this one)."""
+        self.onset = self.run_start if self._in_speech else -1
 
     def silence_after_speech(self) -> int:
         """Samples of silence since the latest speech ended (0 while speaking)."""
@@ -205,10 +222,10 @@ class StreamingDecoder:
         self._vad = StreamingVad(self._tuning.vad_threshold, self._tuning.vad_neg_threshold)
         self._samples = 0
         self._idle: list[np.ndarray] = []  # pre-roll kept while nobody speaks
-        self._idle_since = 0  # where the last utterance ended: older speech is consumed
         self._utterance: _Utterance | None = None
         self._utterance_index = 0
         self._history: list[int] = []  # final tokens whose audio has left the buffer
+        self._final_end = 0.0  # stream time where the latest Final ended
         self._finished = False
 
     @property
@@ -282,8 +299,8 @@ class StreamingDecoder:
             return
         idle = np.concatenate([*self._idle, audio])
         idle_start = self._samples - idle.size
-        if self._vad.speech_since(max(idle_start, self._idle_since)):
-            onset = max(self._vad.run_start - self._preroll_samples(), idle_start)
+        if self._vad.onset >= 0:
+            onset = max(self._vad.onset - self._preroll_samples(), idle_start)
             self._utterance = _Utterance(start=onset, audio=[idle[onset - idle_start :]])
             self._utterance.decoded_until = onset
             self._idle = []
@@ -303,6 +320,8 @@ class StreamingDecoder:
         assert utterance is not None
         utterance.decoded_until = self._samples
         audio = self._utterance_audio(utterance)
+        if not self._language and audio.size < _DETECT_LANGUAGE_S * SAMPLE_RATE:
+            return []  # too little speech to tell the language from yet
         encoded = self._encode(audio)
         hypothesis = self._decode(encoded, audio.size, utterance, self._tuning.beam_size)
         if hypothesis is not None:
@@ -310,7 +329,7 @@ class StreamingDecoder:
         if audio.size > self._tuning.hard_buffer_s * SAMPLE_RATE and not utterance.committed:
             return self._end_utterance(endpoint=False)  # nothing agrees: give up on the buffer
         events: list[StreamEvent] = []
-        if self._tuning.finalize_agreed and utterance.previous is not None:
+        if self._tuning.finalize_agreed and utterance.committed > utterance.finalized:
             events += self._finalize(encoded, audio, utterance.committed)[0]
         if audio.size > self._tuning.max_buffer_s * SAMPLE_RATE and utterance.committed:
             events += self._trim(encoded, audio)
@@ -328,7 +347,7 @@ class StreamingDecoder:
                 agreed += 1
             # The newest word may still grow ("country" -> "country's"), and punctuation
             # must stay with the word before it: both wait for the next decode.
-            if agreed == len(hypothesis.tokens):
+            if agreed == len(hypothesis.tokens) and agreed > 0:
                 agreed -= 1
             while agreed > utterance.committed and _is_punctuation(hypothesis.words[agreed]):
                 agreed -= 1
@@ -341,7 +360,8 @@ class StreamingDecoder:
         assert utterance is not None
         audio = self._utterance_audio(utterance)
         encoded = self._encode(audio)
-        hypothesis = self._decode(encoded, audio.size, utterance, self._tuning.final_beam_size)
+        beam = self._tuning.beam_size if utterance.committed else self._tuning.final_beam_size
+        hypothesis = self._decode(encoded, audio.size, utterance, beam)
         if hypothesis is not None:
             utterance.previous = hypothesis
         events: list[StreamEvent] = []
@@ -353,16 +373,16 @@ class StreamingDecoder:
             self._utterance_index += 1
         self._utterance = None
         self._idle = [audio[-self._preroll_samples() :]] if endpoint else []
-        self._idle_since = self._samples if endpoint else 0
+        self._vad.rearm()
         return events
 
-    def _trim(self, encoded: object, audio: np.ndarray) -> list[StreamEvent]:
+    def _trim(self, encoded: StorageView, audio: np.ndarray) -> list[StreamEvent]:
         """The buffer got long: finalize the agreed words and drop their audio."""
         utterance = self._utterance
         assert utterance is not None and utterance.previous is not None
         events, cut_time = self._finalize(encoded, audio, utterance.committed)
         hypothesis, committed = utterance.previous, utterance.committed
-        cut = min(max(int(round(cut_time * SAMPLE_RATE)) - utterance.start, 0), audio.size)
+        cut = min(max(round(cut_time * SAMPLE_RATE) - utterance.start, 0), audio.size)
         self._remember(hypothesis.flat(0, committed))
         utterance.audio = [audio[cut:]]
         utterance.start += cut
@@ -372,7 +392,7 @@ class StreamingDecoder:
         return events
 
     def _finalize(
-        self, encoded: object, audio: np.ndarray, upto: int
+        self, encoded: StorageView, audio: np.ndarray, upto: int
     ) -> tuple[list[StreamEvent], float]:
         """Send words ``[finalized, upto)`` of the latest decode as one Final.
 
@@ -388,16 +408,27 @@ class StreamingDecoder:
         if upto <= utterance.finalized:
             return [], end_time
         done = len(hypothesis.flat(0, utterance.finalized))
-        words = tuple(word for first, word in aligned if first >= done)
+        words = self._after_last_final(tuple(word for first, word in aligned if first >= done))
         text = hypothesis.text(utterance.finalized, upto)
         utterance.finalized = upto
         if not text:
             return [], end_time
         utterance.had_text = True
-        start = words[0].start if words else offset
-        end = words[-1].end if words else self.audio_seconds
+        start = words[0].start if words else max(offset, self._final_end)
+        end = words[-1].end if words else max(self.audio_seconds, start)
+        self._final_end = end
         segment = Segment(text, start, end, words if self._options.word_timestamps else ())
         return [Final(segment=segment, utterance_index=self._utterance_index)], end_time
+
+    def _after_last_final(self, words: tuple[Word, ...]) -> tuple[Word, ...]:
+        """Each alignment is computed on its own; keep times monotonic across Finals."""
+        floor = self._final_end
+        fixed: list[Word] = []
+        for word in words:
+            start = max(word.start, floor)
+            floor = max(word.end, start)
+            fixed.append(replace(word, start=start, end=floor))
+        return tuple(fixed)
 
     def _interims(self) -> list[StreamEvent]:
         """Agreed-but-not-final words (high stability), then the tail; times estimated."""
@@ -421,7 +452,7 @@ class StreamingDecoder:
 
     # -- model calls -----------------------------------------------------------------------
 
-    def _encode(self, audio: np.ndarray) -> object:
+    def _encode(self, audio: np.ndarray) -> StorageView:
         """Encode the buffer plus ``padding_s`` of silence instead of a full 30 s window."""
         limit = 30 * SAMPLE_RATE
         padding = np.zeros(int(self._tuning.padding_s * SAMPLE_RATE), dtype=np.float32)
@@ -431,28 +462,41 @@ class StreamingDecoder:
             self._detect_language(encoded)
         return encoded
 
-    def _detect_language(self, encoded: object) -> None:
+    def _detect_language(self, encoded: StorageView) -> None:
         """Multilingual model, no language given: detect it once, from the first speech."""
         best = self._model.model.detect_language(encoded)[0][0][0]
         self._language = best[2:-2]  # "<|de|>" -> "de"
         self._tokenizer = self._make_tokenizer()
 
     def _decode(
-        self, encoded: object, samples: int, utterance: _Utterance, beam_size: int
+        self, encoded: StorageView, samples: int, utterance: _Utterance, beam_size: int
     ) -> _Hypothesis | None:
-        """Decode with the agreed words forced as prefix; None if the decode looped."""
-        tokenizer = self._tokenizer
+        """Decode with the agreed words forced as prefix; None if every try looped.
+
+        Earlier final text in the prompt is what usually sets a tiny model repeating a phrase
+        it heard before, so a looping decode is retried once without it.
+        """
         prefix = utterance.previous.flat(0, utterance.committed) if utterance.previous else []
         cap = int(self._tuning.tokens_per_second * samples / SAMPLE_RATE) + self._tuning.extra_tokens
         if cap <= len(prefix):
             return None
-        prompt = self._prompt()
+        for with_history in (True, False):
+            result = self._generate(encoded, prefix, cap, beam_size, with_history)
+            hypothesis = self._usable(result, prefix, cap, utterance)
+            if hypothesis is not None or not self._history:
+                return hypothesis
+        return None
+
+    def _generate(
+        self, encoded: StorageView, prefix: list[int], cap: int, beam_size: int, with_history: bool
+    ) -> WhisperGenerationResult:
+        prompt = self._prompt(with_history)
         # CTranslate2 returns prefix + generated tokens, at most min(max_length // 2,
         # max_length - context - 1) of them, context being the <|startofprev|> part
         # (openai-whisper's sample_len rule): size max_length so that ``cap`` fits.
-        context = prompt.index(tokenizer.sot)
+        context = prompt.index(self._tokenizer.sot)
         max_length = min(max(2 * cap, context + 1 + cap), self._model.max_length)
-        result = self._model.model.generate(
+        return self._model.model.generate(
             encoded,
             [prompt + prefix],
             beam_size=beam_size,
@@ -462,17 +506,27 @@ class StreamingDecoder:
             suppress_blank=not prefix,
             suppress_tokens=[-1],
         )[0]
+
+    def _usable(
+        self, result: WhisperGenerationResult, prefix: list[int], cap: int, utterance: _Utterance
+    ) -> _Hypothesis | None:
+        """Split a decode into words, cut a repeated phrase off, refuse runaway loops."""
+        tokenizer = self._tokenizer
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        if len(tokens) >= cap or _looks_looped(tokenizer, tokens, self._tuning):
-            return None
         if not prefix and result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
-            tokens = []
+            return _Hypothesis([], [])
         words, word_tokens = tokenizer.split_to_word_tokens(tokens) if tokens else ([], [])
         keep = max(_repeat_start(words), utterance.committed)
         hypothesis = _Hypothesis(list(words[:keep]), [list(t) for t in word_tokens[:keep]])
-        return _drop_repeated_head(hypothesis, utterance.trimmed_tail) if not prefix else hypothesis
+        if len(tokens) >= cap and keep == len(words):
+            return None  # hit the token cap without a phrase to cut at: a runaway decode
+        if _looks_looped(tokenizer, hypothesis.flat(), self._tuning):
+            return None
+        if prefix:
+            return hypothesis
+        return _drop_repeated_head(hypothesis, utterance.trimmed_tail)
 
-    def _prompt(self) -> list[int]:
+    def _prompt(self, with_history: bool = True) -> list[int]:
         """``<|startofprev|>`` hotwords, initial prompt and final text whose audio is gone."""
         tokenizer = self._tokenizer
         context: list[int] = []
@@ -480,12 +534,14 @@ class StreamingDecoder:
             context += tokenizer.encode(" " + self._options.hotwords.strip())
         if self._options.initial_prompt:
             context += tokenizer.encode(" " + self._options.initial_prompt.strip())
-        context = (context + self._history)[-(self._model.max_length // 2 - 1) :]
+        if with_history:
+            context += self._history
+        context = context[-(self._model.max_length // 2 - 1) :]
         prompt = [tokenizer.sot_prev, *context] if context else []
         return [*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
     def _align(
-        self, encoded: object, samples: int, tokens: list[int], offset: float
+        self, encoded: StorageView, samples: int, tokens: list[int], offset: float
     ) -> list[tuple[int, Word]]:
         """Word times from cross-attention (``align``) in stream time.
 
@@ -588,7 +644,7 @@ def _repeats(words: list[str]) -> bool:
     """True if an n-gram (n <= 4) repeats back to back: 4 times for n=1, 3 times otherwise."""
     for n in range(1, 5):
         needed = 4 if n == 1 else 3
-        for start in range(0, len(words) - n * needed + 1):
+        for start in range(len(words) - n * needed + 1):
             gram = words[start : start + n]
             if all(words[start + k * n : start + (k + 1) * n] == gram for k in range(1, needed)):
                 return True
@@ -598,19 +654,33 @@ def _repeats(words: list[str]) -> bool:
 def _repeat_start(words: list[str]) -> int:
     """Index of the word where the text starts copying itself, else ``len(words)``.
 
-    A run of 3+ words immediately followed by a copy of itself (the copy may be cut short
-    by the end of the decode, but is 3+ words long) is how a short buffer with silent padding
-    makes Whisper say a phrase twice ("fellow Americans. And so my fellow Americans."). Real
-    speech rarely does it, and a word or two repeated ("very very") is left alone.
+    A phrase immediately followed by a copy of itself is how a short buffer with silent
+    padding makes Whisper say things twice ("fellow Americans. And so my fellow Americans.",
+    "Ask not! Ask not!"). Real speech rarely does it, so a copy counts from 3 words (it may be
+    cut short by the end of the decode), or from 2 when it repeats a whole sentence; a word
+    repeated ("very very") is left alone.
     """
     spoken = [(i, w) for i, w in enumerate(_normalized_each(words)) if w]
     norm = [w for _, w in spoken]
-    for second in range(3, len(norm)):
-        for first in range(second - 3, -1, -1):
-            length = min(second - first, len(norm) - second)
-            if length >= 3 and norm[second : second + length] == norm[first : first + length]:
+    ends = _sentence_ends(words, [i for i, _ in spoken])
+    for second in range(2, len(norm)):
+        for first in range(second - 2, -1, -1):
+            block = second - first
+            length = min(block, len(norm) - second)
+            if norm[second : second + length] != norm[first : first + length]:
+                continue
+            if length >= 3 or (length == block == 2 and ends[second - 1]):
                 return spoken[second][0]
     return len(words)
+
+
+def _sentence_ends(words: list[str], spoken: list[int]) -> list[bool]:
+    """For each spoken word, whether a sentence ends with it (its own or a following mark)."""
+    bounds = [*spoken[1:], len(words)]
+    return [
+        any(mark in "".join(words[i:end]) for mark in ".!?")
+        for i, end in zip(spoken, bounds, strict=True)
+    ]
 
 
 def _normalized_each(words: list[str]) -> list[str]:

@@ -56,7 +56,8 @@ class MinerGatewayServicer(miner_gateway_pb2_grpc.MinerGatewayServiceServicer):
         miner_id = _miner_id(request.miner_id)
         self.ctx.registry.heartbeat(miner_id, request.endpoint, request.capabilities)
         self.ctx.dispatcher.wake()
-        return miner_gateway_pb2.HeartbeatResponse(heartbeat_interval_seconds=int(self.ctx.settings.heartbeat_seconds))
+        return miner_gateway_pb2.HeartbeatResponse(
+            heartbeat_interval_seconds=self.ctx.registry.heartbeat_request_seconds)
 
     @translate_errors
     async def ListMinerTasks(self, request: miner_gateway_pb2.ListMinerTasksRequest, context: Any) -> miner_gateway_pb2.ListMinerTasksResponse:
