@@ -77,11 +77,8 @@ test-coqui: $(COQUI_VENV)/.installed ## Coqui TTS engine tests in their own venv
 up: install ## Install, then start proxy, miner and Envoy on embedded defaults (Ctrl-C stops)
 	$(BIN)/violet up
 
-bench: $(VENV)/.installed ## Run the benchmarks in bench/ (prints ratios against baselines)
-	$(PY) bench/batch_transcription.py
-	$(PY) bench/streaming_latency.py
-	$(PY) bench/dispatch_throughput.py
-	$(PY) bench/rest_upload.py
+bench: $(VENV)/.installed ## Run every benchmark: figures beside their goals, report and plots in bench/results/
+	$(PY) bench/run_all.py
 
 clean: ## Remove the venv, local state and caches
 	rm -rf $(VENV) .violet .pytest_cache

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -188,7 +187,7 @@ def run(levels: list[int], seconds: float, home: Path) -> dict:
     """Starts a fake miner and a proxy, runs every level both ways; returns the figures."""
     miner_port, proxy_port = free_port(), free_port()
     miner = start_fake_miner(miner_port, home / "fake-miner.log", max_slots=max(levels) * 2 + 16)
-    proxy = start_proxy(proxy_port, home, [f"127.0.0.1:{miner_port}"])
+    proxy = start_proxy(proxy_port, home, [f"127.0.0.1:{miner_port}"], heartbeat_seconds=5.0)
     results: list[tuple[LevelResult, LevelResult]] = []
     try:
         wait_serving(f"127.0.0.1:{miner_port}", miner)

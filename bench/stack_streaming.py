@@ -35,9 +35,9 @@ for path in (REPO, REPO / "bench"):
 import grpc  # noqa: E402
 import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
+import streaming_latency as harness  # noqa: E402
 from violet.v1 import streaming_pb2, transcription_pb2, transcription_pb2_grpc  # noqa: E402
 
-import streaming_latency as harness  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 from violet_grpc.client.client import pcm16_mono  # noqa: E402
 from violet_grpc.miner.engines.asr import SAMPLE_RATE, Final, Interim, Segment, UtteranceEnd, Word  # noqa: E402

@@ -57,3 +57,18 @@ def speech_video(samples: np.ndarray, *, rate: int = 16000, container: str = "mp
             for packet in audio.encode(None):
                 out.mux(packet)
     return buffer.getvalue()
+
+
+def tone_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """A small real WAV file (a quiet tone) that media checks and decoders accept."""
+    import io
+
+    samples = (3000 * np.sin(np.arange(int(rate * seconds)) * 0.05)).astype(np.int16)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return buffer.getvalue()

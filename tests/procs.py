@@ -37,12 +37,16 @@ def start_fake_miner(port: int, log: Path, *, kind: str = "echo", max_slots: int
 
 
 def start_proxy(port: int, home: Path, miners: Sequence[str], *, extra: Sequence[str] = (),
-                env: dict[str, str] | None = None,
+                heartbeat_seconds: float = 1.0, env: dict[str, str] | None = None,
                 preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
-    """The real proxy process (SQLite and local files under ``home``), auth off."""
+    """The real proxy process (SQLite and local files under ``home``), auth off.
+
+    Tests probe miners every second so faults show quickly; benchmarks pass the deployed
+    default (5 s), since a probe's timeout is one interval and a loaded miner answers slowly.
+    """
     argv = [sys.executable, "-m", "violet_grpc.proxy.server", "--port", str(port), "--auth", "off",
             "--task-store", str(home / "tasks.db"), "--file-store", str(home / "files"),
-            "--miners", ",".join(miners), "--heartbeat-seconds", "1", *extra]
+            "--miners", ",".join(miners), "--heartbeat-seconds", str(heartbeat_seconds), *extra]
     return _spawn(argv, home / f"proxy-{time.monotonic_ns()}.log", env, preexec_fn)
 
 

@@ -40,16 +40,28 @@ _CLASSES: dict[str, type[errors.VioletError]] = {
 }
 
 
+#: Longest message and metadata value sent back. Errors quote what the caller sent (an id,
+#: a field); unclipped, a huge value makes the trailers exceed the client's metadata limit
+#: and the client sees RESOURCE_EXHAUSTED instead of the real error.
+_MAX_MESSAGE_CHARS = 1024
+_MAX_METADATA_CHARS = 256
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def to_status(error: errors.VioletError) -> grpc.Status:
     """Builds the rich status (code, message, ErrorInfo detail) for a domain error."""
+    metadata = {_clip(k, _MAX_METADATA_CHARS): _clip(v, _MAX_METADATA_CHARS) for k, v in error.metadata.items()}
     info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=errors.DOMAIN, metadata=error.metadata
+        reason=error.reason, domain=errors.DOMAIN, metadata=metadata
     )
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(
         code=getattr(code_pb2, error.code_name),
-        message=error.message,
+        message=_clip(error.message, _MAX_MESSAGE_CHARS),
         details=[detail],
     )
     return rpc_status.to_status(status)

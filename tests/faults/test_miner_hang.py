@@ -11,20 +11,17 @@ assignment is not left to chance.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import signal
 import time
 
-import av
 import grpc
-import numpy as np
 import pytest
 from google.api import httpbody_pb2
 from violet.v1 import resources_pb2, tasks_pb2, tasks_pb2_grpc, transcription_pb2, transcription_pb2_grpc
 
 from tests.fake_miner import EchoAsrEngine, HangingAsrEngine
-from tests.helpers import free_port
+from tests.helpers import free_port, tone_wav
 from tests.procs import start_fake_miner, stop, wait_serving
 from violet_grpc.miner.engine_loader import Engines
 from violet_grpc.miner.server import create_server as create_miner
@@ -34,19 +31,6 @@ from violet_grpc.settings import MinerSettings, ProxySettings
 LEASE_SECONDS = 2.0
 SUBMITTED = resources_pb2.ASSIGNMENT_STATE_SUBMITTED
 GAVE_UP = (resources_pb2.ASSIGNMENT_STATE_EXPIRED, resources_pb2.ASSIGNMENT_STATE_FAILED)
-
-
-def tone_wav(seconds: float = 1.0) -> bytes:
-    """A short real WAV file (a quiet tone) the proxy's media check and the miner accept."""
-    samples = (3000 * np.sin(np.arange(int(16000 * seconds)) * 0.05)).astype(np.int16)
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="wav") as out:
-        stream = out.add_stream("pcm_s16le", rate=16000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
-    return buffer.getvalue()
 
 
 def _proxy_settings(tmp_path, miners: list[str], heartbeat: float) -> ProxySettings:

@@ -47,8 +47,7 @@ from violet.v1 import (
 )
 
 from tests.fake_miner import instant_engines
-from tests.faults.test_miner_hang import tone_wav
-from tests.helpers import free_port
+from tests.helpers import free_port, tone_wav
 from tests.procs import start_fake_miner, start_proxy, stop, wait_miners_online, wait_serving
 from violet_grpc.miner.server import create_server as create_miner
 from violet_grpc.proxy.server import create_server as create_proxy

@@ -8,19 +8,18 @@ are served, real audio), so the fuzzer also reaches the code behind the first va
 """
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 
-import av
 import grpc
-import numpy as np
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from hypothesis import strategies as st
+
+from tests.helpers import tone_wav  # noqa: F401  (re-exported for the fuzz tests)
 
 F = FieldDescriptor
 
@@ -39,19 +38,6 @@ _INT_RANGES = {
     F.TYPE_UINT32: (0, 2**32 - 1), F.TYPE_FIXED32: (0, 2**32 - 1),
     F.TYPE_UINT64: (0, 2**64 - 1), F.TYPE_FIXED64: (0, 2**64 - 1),
 }
-
-
-def tone_wav(seconds: float = 0.5, rate: int = 16000) -> bytes:
-    """A small valid WAV file (a quiet tone)."""
-    samples = (3000 * np.sin(np.arange(int(rate * seconds)) * 0.05)).astype(np.int16)
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="wav") as out:
-        stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
-    return buffer.getvalue()
 
 
 def mutated(sample: bytes) -> st.SearchStrategy[bytes]:

@@ -90,12 +90,22 @@ def test_streamed_final_text_is_accurate(jfk_stream: Streamed, jfk_text: str) ->
     assert session.audio_seconds == pytest.approx(11.0, abs=0.01)
 
 
+def test_agreed_words_stay_interim_with_high_stability_when_asked(engine: FasterWhisperEngine,
+                                                                  jfk_audio: np.ndarray, jfk_text: str) -> None:
+    from violet_grpc.miner.engines.streaming_decoder import StreamingDecoder, StreamTuning
+
+    session = StreamingDecoder(engine.whisper_model, StreamOptions(), StreamTuning(finalize_agreed=False))
+    batches = feed(session, jfk_audio)
+    during = [e for batch in batches[:-1] for e in batch if isinstance(e, Interim)]
+    assert {e.stability for e in during} >= {0.9}, "agreed words carry high stability"
+    assert wer(jfk_text, final_text(batches)) <= 0.10
+
+
 def test_interims_arrive_before_the_end(jfk_stream: Streamed) -> None:
     _, batches = jfk_stream
     during = [e for batch in batches[:-1] for e in batch if isinstance(e, Interim)]
     assert len(during) >= 3
     assert all(0.0 <= e.stability <= 1.0 and e.text and e.start <= e.end for e in during)
-    assert {e.stability for e in during} >= {0.9}, "agreed words carry high stability"
     before_last_chunk = [e for batch in batches[:-2] for e in batch if isinstance(e, Final)]
     assert before_last_chunk, "pauses finalize utterances before the audio ends"
 
@@ -153,16 +163,25 @@ def test_coalesced_audio_gives_the_same_text(engine: FasterWhisperEngine, jfk_au
     assert wer(jfk_text, final_text(batches)) <= 0.10
 
 
-def test_long_utterances_are_trimmed_and_finalized(engine: FasterWhisperEngine, jfk_audio: np.ndarray, jfk_text: str) -> None:
-    # A 2 s endpoint turns the clip into one 10 s utterance; a 4 s buffer forces trims.
-    session = StreamingDecoder(
-        engine.whisper_model, StreamOptions(endpoint_silence_ms=2000), StreamTuning(max_buffer_s=4.0)
-    )
+@pytest.mark.parametrize("tuning", [StreamTuning(max_buffer_s=4.0), StreamTuning(max_buffer_s=3.0, hard_buffer_s=3.0)])
+def test_long_utterances_are_trimmed_and_finalized(
+    engine: FasterWhisperEngine, jfk_audio: np.ndarray, jfk_text: str, tuning: StreamTuning
+) -> None:
+    # A 2 s endpoint turns the clip into one 10 s utterance; a short buffer forces trims
+    # (and, with no room above max_buffer_s, cuts where nothing was agreed yet).
+    session = StreamingDecoder(engine.whisper_model, StreamOptions(endpoint_silence_ms=2000), tuning)
     batches = feed(session, jfk_audio)
     early = finals(batches[:-1])
-    assert early, "committed words are finalized when the buffer is trimmed"
+    assert early, "long utterances are finalized before the pause"
     assert wer(jfk_text, final_text(batches)) <= 0.15
-    assert {f.utterance_index for f in finals(batches)} == {0}
+    words = [w for f in finals(batches) for w in f.segment.words]
+    assert all(before.end <= after.start + 1e-6 for before, after in pairwise(words))
+
+
+def test_tuning_must_fit_the_encoder_window() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        StreamTuning(hard_buffer_s=25.0)
+    assert caught.value.reason == "INVALID_STREAM_TUNING"
 
 
 def test_agreed_words_can_be_sent_as_finals(engine: FasterWhisperEngine, jfk_audio: np.ndarray, jfk_text: str) -> None:
@@ -184,9 +203,10 @@ def test_bad_input_is_refused(engine: FasterWhisperEngine) -> None:
     with pytest.raises(InvalidArgument) as finished:
         session.accept(np.zeros(100, dtype=np.float32))
     assert finished.value.reason == "STREAM_FINISHED"
-    with pytest.raises(InvalidArgument) as timing:
-        engine.open_stream(StreamOptions(step_ms=0))
-    assert timing.value.reason == "INVALID_STREAM_OPTIONS"
+    for options in (StreamOptions(step_ms=0), StreamOptions(step_ms=5000), StreamOptions(endpoint_silence_ms=-1)):
+        with pytest.raises(InvalidArgument) as timing:
+            engine.open_stream(options)
+        assert timing.value.reason == "INVALID_STREAM_OPTIONS"
 
 
 @pytest.mark.parametrize(

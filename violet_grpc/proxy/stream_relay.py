@@ -20,7 +20,9 @@ import grpc
 from violet.v1 import miner_pb2, resources_pb2, streaming_pb2, transcription_pb2
 
 from violet_grpc import errors
+from violet_grpc.audio.decode import stream_resampler
 from violet_grpc.convert import segment_from_proto
+from violet_grpc.miner.stream_runner import parse_config
 from violet_grpc.proxy.miner_registry import MinerHandle, MinerRegistry
 from violet_grpc.proxy.orchestrator import Orchestrator
 from violet_grpc.rpc_errors import from_rpc_error
@@ -67,6 +69,7 @@ class StreamRelay:
     async def relay(self, requests: AsyncIterator[Any]) -> AsyncIterator[Response]:
         """Runs one client stream to the end, yielding what the client should receive."""
         state = _StreamState(config=await _read_config(requests))
+        _check_servable(state.config, self.registry.offered("languages"))
         self.active += 1
         pump = asyncio.create_task(self._pump(requests, state))
         try:
@@ -167,7 +170,7 @@ class StreamRelay:
             words = tuple(w for w in segment.words if w.end > state.forwarded_until + 1e-3)
             if not words:
                 return None
-            segment = Segment(text="".join(w.text for w in words).strip(), start=words[0].start, end=segment.end, words=words)
+            segment = Segment(text=" ".join(w.text.strip() for w in words), start=words[0].start, end=segment.end, words=words)
         state.forwarded_until = segment.end
         state.segments.append(segment)
         message = streaming_pb2.FinalResult(utterance_index=self._utterance(state, final.utterance_index))
@@ -230,6 +233,21 @@ async def _read_config(requests: AsyncIterator[Any]) -> streaming_pb2.StreamingR
         raise errors.InvalidArgument("config.audio_channel_count must be 1 or 2", reason="UNSUPPORTED_CHANNELS",
                                      metadata={"field": "config.audio_channel_count"})
     return config
+
+
+def _check_servable(config: streaming_pb2.StreamingRecognitionConfig, languages: set[str]) -> None:
+    """Refuses up front what every miner would refuse, with the miners' own checks.
+
+    A miner that ends a stream while the proxy is still sending audio is seen here as
+    INTERNAL (grpc-python's asyncio client overwrites the server's status when a write races
+    the end of the call: grpc/grpc#36066), which would fail the stream over and take a healthy
+    miner out of rotation for one client's bad config.
+    """
+    parsed = parse_config(config, tuple(sorted(languages)))
+    stream_resampler(parsed.encoding, parsed.sample_rate, parsed.channels)
+    if config.endpointing_silence_ms < 0:
+        raise errors.InvalidArgument("config.endpointing_silence_ms must not be negative",
+                                     reason="INVALID_STREAM_OPTIONS", metadata={"field": "config.endpointing_silence_ms"})
 
 
 async def _miner_requests(

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 _STOP = object()
 _FLUSH = object()
+#: Consecutive W&B failures after which a process stops trying.
+_MAX_FAILURES = 3
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Telemetry:
         self._roles: set[str] = set()
         self._run: Any = None
         self._broken = False
+        self._failures = 0
+        #: The last W&B error swallowed (empty when none): for status pages and tests.
+        self.last_error = ""
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -190,9 +195,16 @@ class Telemetry:
                 self._run = self._start_run()
             self._run.log(metrics)
             self.logged_steps += 1
+            self._failures = 0
         except Exception as exc:
-            self._broken = True
-            log.warning("W&B logging failed; telemetry is off for this process: %s", exc)
+            # Swallowed: metrics must never hurt serving. A few failures in a row turn W&B
+            # off for this process; the window's metrics are lost either way.
+            self._failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._broken = self._failures >= _MAX_FAILURES
+            log.warning("W&B logging failed (%d in a row%s): %s", self._failures,
+                        "; telemetry is off for this process" if self._broken else "", self.last_error,
+                        exc_info=True)
 
     def _start_run(self) -> Any:
         import wandb
@@ -223,6 +235,28 @@ class Telemetry:
             self._run.finish()
         except Exception as exc:
             log.warning("W&B run did not finish cleanly: %s", exc)
+            return
+        if self.settings.wandb_mode == "offline" and self.run_dir is not None:
+            self._wait_for_run_file(self.run_dir)
+
+    def _wait_for_run_file(self, run_dir: Path, timeout: float = 10.0) -> None:
+        """Waits until W&B's service has written every logged row to the offline run file.
+
+        ``run.finish()`` returns before the service flushes its last block (seen with wandb
+        0.31: right after finish a run file sometimes held none of the rows); waiting here
+        means a closed Telemetry's run directory is complete, whatever happens next.
+        """
+        from violet_grpc.telemetry.offline import read_offline_history
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if len(read_offline_history(run_dir)) >= self.logged_steps:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        log.warning("W&B run file in %s is still incomplete after %.0f s", run_dir, timeout)
 
 
 def _quantile(ordered: list[float], q: float) -> float:

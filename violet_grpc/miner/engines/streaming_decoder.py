@@ -44,6 +44,8 @@ from violet_grpc.miner.engines.asr import (
 
 _VAD_WINDOW = 512  # Silero v6 takes 32 ms windows at 16 kHz.
 _VAD_CONTEXT = 64  # ...each preceded by the last 4 ms of the previous one.
+_WINDOW_S = 30  # Whisper's encoder takes at most 30 s
+_MAX_STEP_MS = 2000  # a longer step would not be streaming any more
 _DETECT_LANGUAGE_S = 1.0  # audio a multilingual model hears before it names the language
 _PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 _APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -74,7 +76,9 @@ class StreamTuning:
         finalize_agreed: Emit agreed words as :class:`Final` at once (whisper_streaming's
             semantics) instead of as high-stability interims until the pause. Agreed words
             are forced as the decoder prefix, so they never change either way; this only
-            decides which event carries them.
+            decides which event carries them. On by default: words become final as soon as
+            two decodes agree (median ~0.6 s after they are spoken) rather than at the pause
+            (~1.2 s), and clients that only read finals see text flowing mid-utterance.
     """
 
     padding_s: float = 6.0
@@ -91,7 +95,18 @@ class StreamTuning:
     prompt_tokens: int = 64
     beam_size: int = 1
     final_beam_size: int = 5
-    finalize_agreed: bool = False
+    finalize_agreed: bool = True
+
+    def __post_init__(self) -> None:
+        # An utterance may reach hard_buffer_s plus one step before it is cut; with the
+        # padding it must still fit the encoder's 30 s window.
+        limit = _WINDOW_S - self.padding_s - _MAX_STEP_MS / 1000
+        if not 0 < self.max_buffer_s <= self.hard_buffer_s <= limit:
+            raise InvalidArgument(
+                f"stream tuning needs 0 < max_buffer_s <= hard_buffer_s <= {limit:g}",
+                reason="INVALID_STREAM_TUNING",
+                metadata={"max_buffer_s": str(self.max_buffer_s), "hard_buffer_s": str(self.hard_buffer_s)},
+            )
 
 
 class StreamingVad:
@@ -305,7 +320,7 @@ class StreamingDecoder:
             self._utterance.decoded_until = onset
             self._idle = []
         else:
-            self._idle = [idle[-self._preroll_samples() :]]
+            self._idle = [idle[idle.size - self._preroll_samples() :]]
 
     def _utterance_audio(self, utterance: _Utterance) -> np.ndarray:
         audio = np.concatenate(utterance.audio)
@@ -326,13 +341,13 @@ class StreamingDecoder:
         hypothesis = self._decode(encoded, audio.size, utterance, self._tuning.beam_size)
         if hypothesis is not None:
             self._agree(utterance, hypothesis)
-        if audio.size > self._tuning.hard_buffer_s * SAMPLE_RATE and not utterance.committed:
-            return self._end_utterance(endpoint=False)  # nothing agrees: give up on the buffer
         events: list[StreamEvent] = []
         if self._tuning.finalize_agreed and utterance.committed > utterance.finalized:
             events += self._finalize(encoded, audio, utterance.committed)[0]
         if audio.size > self._tuning.max_buffer_s * SAMPLE_RATE and utterance.committed:
             events += self._trim(encoded, audio)
+        if self._samples - utterance.start > self._tuning.hard_buffer_s * SAMPLE_RATE:
+            return events + self._end_utterance(endpoint=False)  # nothing to trim at: give up
         if self._options.interim_results and hypothesis is not None:
             events += self._interims()
         return events
@@ -372,7 +387,7 @@ class StreamingDecoder:
             events.append(UtteranceEnd(time=self.audio_seconds, utterance_index=self._utterance_index))
             self._utterance_index += 1
         self._utterance = None
-        self._idle = [audio[-self._preroll_samples() :]] if endpoint else []
+        self._idle = [audio[audio.size - self._preroll_samples() :]] if endpoint else []
         self._vad.rearm()
         return events
 
@@ -454,9 +469,8 @@ class StreamingDecoder:
 
     def _encode(self, audio: np.ndarray) -> StorageView:
         """Encode the buffer plus ``padding_s`` of silence instead of a full 30 s window."""
-        limit = 30 * SAMPLE_RATE
         padding = np.zeros(int(self._tuning.padding_s * SAMPLE_RATE), dtype=np.float32)
-        padded = np.concatenate([audio[-limit:], padding])[:limit]
+        padded = np.concatenate([audio, padding])[: _WINDOW_S * SAMPLE_RATE]
         encoded = self._model.encode(self._model.feature_extractor(padded, padding=0))
         if not self._language:
             self._detect_language(encoded)
@@ -590,11 +604,14 @@ def _check_language(model: WhisperModel, language: str) -> str:
 
 
 def _check_timing(options: StreamOptions) -> None:
-    for name in ("step_ms", "endpoint_silence_ms"):
+    """Steps of 1..2000 ms and a positive endpoint, else INVALID_STREAM_OPTIONS."""
+    bounds = {"step_ms": (1, _MAX_STEP_MS), "endpoint_silence_ms": (1, None)}
+    for name, (low, high) in bounds.items():
         value = getattr(options, name)
-        if value <= 0:
+        if value < low or (high is not None and value > high):
             raise InvalidArgument(
-                f"{name} must be positive", reason="INVALID_STREAM_OPTIONS",
+                f"{name} must be between {low} and {high} ms" if high else f"{name} must be positive",
+                reason="INVALID_STREAM_OPTIONS",
                 metadata={"field": name, "value": str(value)},
             )
 

@@ -66,7 +66,11 @@ class ValidatorGatewayServicer(validator_gateway_pb2_grpc.ValidatorGatewayServic
     ) -> validator_gateway_pb2.ListEvaluationTasksResponse:
         validator_id = _validator_id(request.validator_id)
         size = page_size(request.page_size, default=20, maximum=100)
-        kind = TaskType(request.type) if request.type else None
+        try:
+            kind = TaskType(request.type) if request.type else None
+        except ValueError:
+            raise errors.InvalidArgument(f"type {request.type} is not a known value", reason="INVALID_ENUM",
+                                         metadata={"field": "type"}) from None
         page = await self.ctx.store.unevaluated(validator_id, type=kind, page_size=size, page_token=request.page_token,
                                                 since=utcnow() - EVALUATION_WINDOW)
         return validator_gateway_pb2.ListEvaluationTasksResponse(
