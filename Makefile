@@ -74,7 +74,7 @@ $(COQUI_VENV)/.installed: pyproject.toml
 test-coqui: $(COQUI_VENV)/.installed ## Coqui TTS engine tests in their own venv (torch; about 6 GB, 3 min to build)
 	$(COQUI_VENV)/bin/pytest tests/coqui $(PYTEST_ARGS)
 
-up: install ## Install, then start proxy, miner and Envoy on embedded defaults (Ctrl-C stops)
+up: install ## Install, then start proxy, miner, validator and Envoy on embedded defaults (Ctrl-C stops)
 	$(BIN)/violet up
 
 bench: $(VENV)/.installed ## Run every benchmark: figures beside their goals, report and plots in bench/results/

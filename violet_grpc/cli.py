@@ -1,6 +1,6 @@
 """The ``violet`` command: run the stack, and use it from a terminal.
 
-    violet up                      proxy + miner (+ Envoy REST when available) on embedded defaults
+    violet up                      proxy + miner + validator + Envoy REST on embedded defaults
     violet proxy | miner           run one role (each has its own --help)
     violet transcribe FILE         batch; --stream [--realtime] streams it like a microphone
     violet tasks list | get ID     read tasks
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
 
-    up = sub.add_parser("up", help="start proxy, miner and Envoy locally on embedded defaults")
+    up = sub.add_parser("up", help="start proxy, miner, validator and Envoy locally on embedded defaults")
     up.add_argument("--home", default=os.environ.get("VIOLET_HOME", ".violet"), help="state directory (tasks, files, logs)")
     up.add_argument("--proxy-port", type=int, default=50051, help="proxy gRPC port")
     up.add_argument("--miner-port", type=int, default=50061, help="miner gRPC port")
