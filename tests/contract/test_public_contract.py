@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -64,16 +66,22 @@ async def test_validator_gateway_lists_evaluation_work_and_checks_input(local_ne
     assert error.reason == "MISSING_FIELD"
 
 
-@pytest.mark.skipif(shutil.which("grpcurl") is None, reason="grpcurl is installed with the dev extra")
+def _grpcurl() -> str | None:
+    """grpcurl from the venv (next to this Python) or from PATH."""
+    beside = Path(sys.executable).parent / "grpcurl"
+    return str(beside) if beside.exists() else shutil.which("grpcurl")
+
+
+@pytest.mark.skipif(_grpcurl() is None, reason="grpcurl is installed with the dev extra")
 async def test_grpcurl_lists_services_and_checks_health(local_net):
     address = local_net.proxy_address
-    listing = await _run(["grpcurl", "-plaintext", address, "list"])
+    listing = await _run([_grpcurl(), "-plaintext", address, "list"])
     for service in SERVICE_NAMES:
         assert service in listing
     assert "grpc.health.v1.Health" in listing
-    health = await _run(["grpcurl", "-plaintext", address, "grpc.health.v1.Health/Check"])
+    health = await _run([_grpcurl(), "-plaintext", address, "grpc.health.v1.Health/Check"])
     assert '"status": "SERVING"' in health
-    described = await _run(["grpcurl", "-plaintext", address, "describe", "violet.v1.TranscriptionService"])
+    described = await _run([_grpcurl(), "-plaintext", address, "describe", "violet.v1.TranscriptionService"])
     assert "StreamingTranscribe" in described
 
 
