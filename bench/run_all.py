@@ -146,8 +146,10 @@ def bench_streaming(report: Report, address: str, engine, repeat: int, concat: i
     text = " ".join([harness.JFK_TEXT] * concat)
     report.detail("streaming", f"jfk.flac x{concat} ({audio.size / 16000:.1f} s), tiny.en int8, 100 ms chunks at "
                                f"real-time pace, {repeat} run(s) per system interleaved")
+    report.detail("streaming", "```")
     results = stack_streaming.run(address, engine, audio, text, repeat=repeat,
                                   log=lambda line: report.detail("streaming", line))
+    report.detail("streaming", "```")
     pooled = {name: harness._pooled(runs) for name, runs in results.items()}
     report.detail("streaming", "| metric | " + " | ".join(pooled) + " |")
     report.detail("streaming", "|---" * (len(pooled) + 1) + "|")
@@ -177,7 +179,9 @@ def bench_streaming(report: Report, address: str, engine, repeat: int, concat: i
 
 
 def bench_tts(report: Report, address: str, rounds: int) -> None:
+    report.detail("tts", "```")
     times = tts_first_audio.run(address, rounds, log=lambda line: report.detail("tts", line))
+    report.detail("tts", "```")
     piper = _median(v[0] for v in times["piper first chunk (in process)"])
     over = _median(v[0] for v in times["gRPC Synthesize first audio"])
     report.detail("tts", f"text: {len(tts_first_audio.TEXT)} characters, 3 sentences; {rounds} rounds interleaved")
@@ -382,8 +386,8 @@ def _plot_bars(report: Report, name: str, title: str, times: dict[str, list[floa
     medians = [_median(v) for v in times.values()]
     errors = [[m - min(v) for m, v in zip(medians, times.values())], [max(v) - m for m, v in zip(medians, times.values())]]
     ax.barh(labels, medians, xerr=errors, color=["#888888"] + ["#7b4fb3"] * (len(labels) - 1))
-    for y, m in enumerate(medians):
-        ax.text(m, y, f" {m:.3f}", va="center")
+    for y, (m, values) in enumerate(zip(medians, times.values())):
+        ax.text(max(values), y, f"  {m:.3f}", va="center")
     ax.set_xlabel("seconds (bar: median, whiskers: min..max)")
     ax.set_title(title)
     ax.invert_yaxis()
