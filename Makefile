@@ -58,7 +58,10 @@ lint: $(VENV)/.installed ## buf lint, and buf breaking against main when main ex
 	$(BUF) lint
 	@if git rev-parse -q --verify main >/dev/null; then $(BUF) breaking --against '$(BUF_AGAINST)'; fi
 
-test: install gen-check lint ## Install, check generated code and contracts, run the whole test suite
+test: install gen-check lint ## Install, check generated code and contracts, run every test (Coqui in its own venv)
+	@free_gb=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	if [ "$$free_gb" -ge 15 ] || [ -f $(COQUI_VENV)/.installed ]; then $(MAKE) --no-print-directory test-coqui; \
+	else echo "skipping Coqui TTS tests: $${free_gb} GB free, its torch venv needs about 7 GB (make test-coqui)"; fi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed ## Run the tests without the install and generation checks
