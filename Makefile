@@ -82,6 +82,10 @@ up: install ## Install, then start proxy, miner, validator and Envoy on embedded
 
 bench: $(VENV)/.installed ## Run every benchmark: figures beside their goals, report and plots in bench/results/
 	$(PY) bench/run_all.py
+	$(PY) bench/video_overhead.py
+	$(PY) bench/tts_rtf.py
+	@if [ -x $(COQUI_VENV)/bin/python ]; then $(COQUI_VENV)/bin/python bench/tts_rtf.py; \
+	else echo "Coqui RTF: build its venv first (make test-coqui)"; fi
 
 clean: ## Remove the venv, local state and caches
 	rm -rf $(VENV) .violet .pytest_cache
