@@ -53,3 +53,29 @@ def test_help_lists_the_commands():
     assert result.returncode == 0
     for command in ("up", "proxy", "miner", "transcribe", "tasks", "tts", "translate"):
         assert command in result.stdout
+
+
+def test_tts_stream_writes_audio_and_reports_first_audio(stack, tmp_path):
+    out = tmp_path / "hello.wav"
+    result = _violet("tts", "Hello there. This is Violet speaking.", "-o", str(out), "--stream",
+                     "--server", f"127.0.0.1:{stack.proxy_port}")
+    assert result.returncode == 0, result.stderr
+    assert "first audio after" in result.stderr
+    assert out.read_bytes()[:4] == b"RIFF" and out.stat().st_size > 20_000
+
+
+def test_translate_writes_the_translated_document(stack, tmp_path):
+    import shutil
+
+    if shutil.which("apertium") is None:
+        import pytest
+
+        pytest.skip("needs apertium-eng-spa (make install)")
+    source = tmp_path / "note.html"
+    source.write_text("<p>The cat is <b>black</b>.</p>")
+    out = tmp_path / "note.es.html"
+    result = _violet("translate", str(source), "--source", "en", "--target", "es", "-o", str(out),
+                     "--server", f"127.0.0.1:{stack.proxy_port}")
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "<b>" in text and "gato" in text
